@@ -1,0 +1,5 @@
+"""Settings for every command; see ``config/ivr.yaml`` for the keys and their defaults."""
+
+from config.settings import ConfigError, Settings, load_settings
+
+__all__ = ["ConfigError", "Settings", "load_settings"]

@@ -1,0 +1,318 @@
+"""Settings: embedded defaults, overridden by a YAML file, then ``IVR_*`` variables, then CLI flags.
+
+Every value is validated when loaded; an error names the file, line and key so a typo is
+found before the hotline starts, not when the first call arrives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "IVR_"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or of the wrong type; the message says where."""
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    bind_address: str = "0.0.0.0"
+    public_address: str = ""
+    port: int = 5060
+    transports: tuple[str, ...] = ("udp", "tcp")
+    codecs: tuple[str, ...] = ("PCMU", "PCMA")
+    max_concurrent_calls: int = 30
+    engine_call_limit: int = 4
+    rtp_port_start: int = 40000
+    rtp_port_range: int = 10000
+    user_agent: str = "ivr-engine"
+    max_call_duration_s: float = 3600.0
+    answer_delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    path: str = "flows/library/hotline.yaml"
+    hot_reload: bool = True
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    asr_engine: str = "pocketsphinx"
+    vosk_model_dir: str = ""
+    vad_aggressiveness: int = 2
+    speech_start_ms: int = 100
+    end_silence_ms: int = 300
+    max_utterance_s: float = 15.0
+    no_input_timeout_s: float = 6.0
+    tts_voice: str = "en-us"
+    tts_rate: int = 165
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    path: str = ""
+    region: str = "US"
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    dir: str = "recordings"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_prefix: str = "ivr"
+
+
+@dataclass(frozen=True)
+class DialerSettings:
+    trunk_uri: str = "sip:{number}@127.0.0.1:5080"
+    trunk_username: str = ""
+    trunk_password: str = ""
+    ring_timeout_s: float = 30.0
+    max_concurrent_calls: int = 10
+    calls_per_second: float = 2.0
+    lease_s: float = 300.0
+    machine_message: str = (
+        "Hello, this is an automated call about your recent request. We will try you again later. Goodbye."
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str = "data"
+    log_level: str = "info"
+    sip: SipSettings = field(default_factory=SipSettings)
+    flow: FlowSettings = field(default_factory=FlowSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    recordings: RecordingSettings = field(default_factory=RecordingSettings)
+    directory: DirectorySettings = field(default_factory=DirectorySettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    dialer: DialerSettings = field(default_factory=DialerSettings)
+
+    # Derived locations: one place decides where things live under the data dir.
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def recordings_path(self) -> Path:
+        return self.data_path / self.recordings.dir
+
+    @property
+    def tts_cache_path(self) -> Path:
+        return self.data_path / "tts-cache"
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_path / 'ivr.sqlite3'}"
+
+    @property
+    def flow_path(self) -> Path:
+        return resolve_project_path(self.flow.path)
+
+
+_CHOICES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("log_level",): ("debug", "info", "warning", "error"),
+    ("media", "asr_engine"): ("pocketsphinx", "vosk"),
+}
+_LIST_CHOICES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("sip", "transports"): ("udp", "tcp"),
+    ("sip", "codecs"): ("PCMU", "PCMA"),
+}
+_RANGES: dict[tuple[str, ...], tuple[float, float]] = {
+    ("sip", "port"): (0, 65535),
+    ("sip", "rtp_port_start"): (1024, 65535),
+    ("sip", "max_concurrent_calls"): (1, 500),
+    ("sip", "engine_call_limit"): (1, 500),
+    ("media", "vad_aggressiveness"): (0, 3),
+    ("media", "end_silence_ms"): (60, 5000),
+    ("mqtt", "port"): (1, 65535),
+    ("dialer", "calls_per_second"): (0.01, 1000),
+    ("dialer", "max_concurrent_calls"): (1, 10000),
+}
+
+
+def resolve_project_path(path: str) -> Path:
+    """A relative path is taken from the working directory, else from the project root."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p.resolve()
+    return (PROJECT_ROOT / p).resolve()
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from defaults, ``config_file``, ``env`` and dotted-key ``overrides``.
+
+    ``config_file`` falls back to ``$IVR_CONFIG``; with neither, the embedded defaults apply.
+    """
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    origins: dict[tuple[str, ...], str] = {}
+    source = "<defaults>"
+    path = config_file or env.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        source = str(path)
+        raw, lines = _read_yaml(Path(path))
+        origins = {key: f"{source}:{line}" for key, line in lines.items()}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+            continue
+        keys = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        _set_nested(raw, keys, yaml.safe_load(value) if value else value)
+        origins[keys] = f"environment variable {name}"
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            keys = tuple(dotted.split("."))
+            _set_nested(raw, keys, value)
+            origins[keys] = "command line"
+    settings: Settings = _build(Settings, raw, (), source, origins)
+    return settings
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from exc
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: config must be a mapping of keys to values")
+    lines: dict[tuple[str, ...], int] = {}
+    _collect_lines(node, (), lines)
+    return data, lines
+
+
+def _collect_lines(node: yaml.Node | None, prefix: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*prefix, str(key_node.value))
+            out[key] = key_node.start_mark.line + 1
+            _collect_lines(value_node, key, out)
+
+
+def _set_nested(raw: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
+    for key in keys[:-1]:
+        nxt = raw.setdefault(key, {})
+        if not isinstance(nxt, dict):
+            nxt = raw[key] = {}
+        raw = nxt
+    raw[keys[-1]] = value
+
+
+def _build(
+    cls: type[Any], raw: Any, prefix: tuple[str, ...], source: str, origins: dict[tuple[str, ...], str]
+) -> Any:
+    def where(key: tuple[str, ...]) -> str:
+        return origins.get(key, source)
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where(prefix)}: {'.'.join(prefix)}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            dotted = ".".join((*prefix, str(key)))
+            hint = _did_you_mean(str(key), list(fields))
+            raise ConfigError(f"{where((*prefix, str(key)))}: unknown setting '{dotted}'{hint}")
+    values: dict[str, Any] = {}
+    for name in fields:
+        if name not in raw:
+            continue
+        key = (*prefix, name)
+        hint_type = hints[name]
+        if dataclasses.is_dataclass(hint_type):
+            values[name] = _build(typing.cast(type[Any], hint_type), raw[name], key, source, origins)
+        else:
+            values[name] = _coerce(raw[name], hint_type, key, where(key))
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
+    dotted = ".".join(key)
+
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{where}: {dotted}: expected {expected}, got {value!r}")
+
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise fail("a list")
+        result = tuple(str(item).strip() for item in items)
+        allowed = _LIST_CHOICES.get(key)
+        for item in result:
+            if allowed and item not in allowed:
+                raise ConfigError(f"{where}: {dotted}: '{item}' is not one of {', '.join(allowed)}")
+        if not result:
+            raise fail("a non-empty list")
+        return result
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0", "on", "off"}:
+            return value.lower() in {"true", "yes", "1", "on"}
+        raise fail("true or false")
+    if hint is int or hint is float:
+        if isinstance(value, bool):
+            raise fail("a number")
+        try:
+            number = hint(value)
+        except (TypeError, ValueError):
+            raise fail("an integer" if hint is int else "a number") from None
+        if hint is int and isinstance(value, float) and not value.is_integer():
+            raise fail("an integer")
+        low, high = _RANGES.get(key, (0, float("inf")))
+        if not low <= number <= high:
+            raise ConfigError(f"{where}: {dotted}: {number} is outside {low:g}..{high:g}")
+        return number
+    if hint is str:
+        if value is None:
+            return ""
+        if not isinstance(value, str | int | float):
+            raise fail("a string")
+        text = str(value)
+        allowed = _CHOICES.get(key)
+        if allowed and text not in allowed:
+            raise ConfigError(f"{where}: {dotted}: '{text}' is not one of {', '.join(allowed)}")
+        return text
+    raise TypeError(f"setting {dotted} has an unsupported type {hint!r}")
+
+
+def _did_you_mean(word: str, candidates: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, candidates, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
