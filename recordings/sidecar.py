@@ -1,0 +1,277 @@
+"""The JSON sidecar next to each WAV: who called, when, which flow, who said what, and the hash.
+
+The sidecar is the recording's audit record, so it is only ever replaced atomically (temp file,
+fsync, rename) and read back strictly: a malformed file raises :class:`SidecarError` naming
+the file and the field instead of being half-understood.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from recordings.errors import RecordingError, SidecarError
+
+SCHEMA_VERSION = 1
+SIDECAR_SUFFIX = ".json"
+WAV_SUFFIX = ".wav"
+CHANNELS: dict[str, str] = {"left": "caller", "right": "bot"}
+SPEAKERS = ("caller", "bot", "agent")
+STATUSES = ("recording", "complete", "interrupted")
+DIRECTIONS = ("inbound", "outbound")
+
+Status = Literal["recording", "complete", "interrupted"]
+Direction = Literal["inbound", "outbound"]
+
+_CALL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")
+
+
+def check_call_id(call_id: str) -> str:
+    """A call id names files on disk, so it may not contain separators or start with a dot."""
+    if not _CALL_ID.match(call_id):
+        raise RecordingError(
+            f"call id {call_id!r} cannot name a recording file: use 1-200 characters from "
+            "A-Z a-z 0-9 . _ @ + - starting with a letter or digit"
+        )
+    return call_id
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One utterance; times are seconds from the start of the recording."""
+
+    speaker: str
+    text: str
+    start_s: float
+    end_s: float
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A stretch where both channels were replaced by silence (e.g. a card number was spoken)."""
+
+    start_s: float
+    end_s: float | None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    call_id: str
+    direction: Direction
+    from_masked: str
+    to_masked: str
+    started_at: datetime
+    wav_name: str
+    status: Status = "recording"
+    ended_at: datetime | None = None
+    connected_duration_s: float | None = None
+    duration_s: float | None = None
+    flow_name: str = ""
+    flow_version: str = ""
+    sample_rate: int = 8000
+    sha256: str | None = None
+    turns: tuple[Turn, ...] = ()
+    pauses: tuple[Pause, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    outcome: str = ""
+
+    def with_changes(self, **changes: Any) -> Sidecar:
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "call_id": self.call_id,
+            "status": self.status,
+            "direction": self.direction,
+            "from": self.from_masked,
+            "to": self.to_masked,
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at) if self.ended_at else None,
+            "connected_duration_s": _round(self.connected_duration_s),
+            "duration_s": _round(self.duration_s),
+            "flow": {"name": self.flow_name, "version": self.flow_version},
+            "outcome": self.outcome,
+            "wav": self.wav_name,
+            "channels": dict(CHANNELS),
+            "sample_rate": self.sample_rate,
+            "sample_width_bits": 16,
+            "sha256": self.sha256,
+            "turns": [
+                {"speaker": t.speaker, "text": t.text, "start_s": _round(t.start_s),
+                 "end_s": _round(t.end_s), "confidence": t.confidence}
+                for t in self.turns
+            ],
+            "pauses": [
+                {"start_s": _round(p.start_s), "end_s": _round(p.end_s), "reason": p.reason}
+                for p in self.pauses
+            ],
+            "tags": dict(self.tags),
+        }
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``; naive datetimes are refused rather than guessed."""
+    if moment.tzinfo is None:
+        raise RecordingError(f"timestamp {moment!r} has no time zone; pass an aware datetime (UTC)")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def sidecar_path(directory: Path, call_id: str) -> Path:
+    return directory / f"{check_call_id(call_id)}{SIDECAR_SUFFIX}"
+
+
+def write_sidecar(path: Path, sidecar: Sidecar, durable: bool = True) -> None:
+    """Replace ``path`` atomically; ``durable`` also fsyncs so the rename survives a power cut."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    data = json.dumps(sidecar.to_json(), ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        if durable:
+            os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    if durable:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def read_sidecar(path: Path) -> Sidecar:
+    """Parse and validate one sidecar; every problem names ``path`` and the field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SidecarError(path, f"cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise SidecarError(path, f"not UTF-8 text (byte {exc.start})") from exc
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SidecarError(path, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    return _parse(path, raw)
+
+
+class _Fields:
+    """Typed access to a JSON object that reports the dotted field path on any mismatch."""
+
+    def __init__(self, path: Path, raw: Any, prefix: str = "") -> None:
+        self.path = path
+        self.prefix = prefix
+        if not isinstance(raw, dict):
+            raise SidecarError(path, f"expected an object, got {type(raw).__name__}", prefix or None)
+        self.raw: dict[str, Any] = raw
+
+    def name(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def fail(self, key: str, problem: str) -> SidecarError:
+        return SidecarError(self.path, problem, self.name(key))
+
+    def get(self, key: str, kind: type | tuple[type, ...], optional: bool = False) -> Any:
+        if key not in self.raw:
+            if optional:
+                return None
+            raise self.fail(key, "missing")
+        value = self.raw[key]
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise self.fail(key, f"expected {_kind_name(kind)}, got {value!r}")
+        if not isinstance(value, kind):
+            raise self.fail(key, f"expected {_kind_name(kind)}, got {value!r}")
+        return value
+
+    def number(self, key: str) -> float:
+        return float(self.get(key, (int, float)))
+
+    def optional_number(self, key: str) -> float | None:
+        value = self.get(key, (int, float), optional=True)
+        return None if value is None else float(value)
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        value: str = self.get(key, str)
+        if value not in allowed:
+            raise self.fail(key, f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    def moment(self, key: str) -> datetime:
+        value: str = self.get(key, str)
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise self.fail(key, f"{value!r} is not an ISO 8601 timestamp") from None
+        if parsed.tzinfo is None:
+            raise self.fail(key, f"{value!r} has no time zone")
+        return parsed.astimezone(UTC)
+
+    def optional_moment(self, key: str) -> datetime | None:
+        return None if self.get(key, str, optional=True) is None else self.moment(key)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "a number", float: "a number", dict: "an object", list: "a list"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+
+
+def _parse(path: Path, raw: Any) -> Sidecar:
+    f = _Fields(path, raw)
+    schema = f.get("schema", int)
+    if schema != SCHEMA_VERSION:
+        raise f.fail("schema", f"version {schema} is not supported (expected {SCHEMA_VERSION})")
+    call_id = f.get("call_id", str)
+    flow = _Fields(path, f.get("flow", dict), "flow")
+    sha = f.get("sha256", str, optional=True)
+    if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise f.fail("sha256", f"{sha!r} is not a hex SHA-256 digest")
+    wav = f.get("wav", str)
+    if Path(wav).name != wav:
+        raise f.fail("wav", f"{wav!r} must be a file name next to the sidecar")
+    turns = []
+    for index, item in enumerate(f.get("turns", list)):
+        t = _Fields(path, item, f"turns[{index}]")
+        turns.append(Turn(
+            speaker=t.choice("speaker", SPEAKERS), text=t.get("text", str),
+            start_s=t.number("start_s"), end_s=t.number("end_s"),
+            confidence=t.optional_number("confidence"),
+        ))
+    pauses = []
+    for index, item in enumerate(f.get("pauses", list)):
+        p = _Fields(path, item, f"pauses[{index}]")
+        pauses.append(Pause(start_s=p.number("start_s"), end_s=p.optional_number("end_s"),
+                            reason=p.get("reason", str, optional=True) or ""))
+    tags = f.get("tags", dict, optional=True) or {}
+    return Sidecar(
+        call_id=call_id,
+        status=f.choice("status", STATUSES),  # type: ignore[arg-type]
+        direction=f.choice("direction", DIRECTIONS),  # type: ignore[arg-type]
+        from_masked=f.get("from", str),
+        to_masked=f.get("to", str),
+        started_at=f.moment("started_at"),
+        ended_at=f.optional_moment("ended_at"),
+        connected_duration_s=f.optional_number("connected_duration_s"),
+        duration_s=f.optional_number("duration_s"),
+        flow_name=flow.get("name", str),
+        flow_version=str(flow.get("version", (str, int))),
+        wav_name=wav,
+        sample_rate=int(f.get("sample_rate", int)),
+        sha256=sha,
+        turns=tuple(turns),
+        pauses=tuple(pauses),
+        tags={str(k): str(v) for k, v in tags.items()},
+        outcome=f.get("outcome", str, optional=True) or "",
+    )
