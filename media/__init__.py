@@ -1,0 +1,1 @@
+"""Sans-I/O audio pipeline over 20 ms frames of 8 kHz int16 samples."""

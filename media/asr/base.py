@@ -1,0 +1,95 @@
+"""The one streaming interface every speech recognizer implements.
+
+A stream is sans-I/O and synchronous: ``push_frame`` does the (blocking) decoding work and
+returns whatever results are ready. Callers on an event loop run it in an executor thread.
+Engines load their model once per process (:class:`AsrEngine`); streams are cheap, one per
+utterance or per call.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from media.frames import Frame
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the current flow step expects to hear.
+
+    With ``phrases`` and ``open_vocabulary=False`` an engine that supports grammars decodes
+    against those phrases only (plus an out-of-grammar path); otherwise it decodes freely.
+    """
+
+    phrases: tuple[str, ...] = ()
+    open_vocabulary: bool = True
+
+    @property
+    def grammar_mode(self) -> bool:
+        return bool(self.phrases) and not self.open_vocabulary
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    word: str
+    start_s: float
+    end_s: float
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class PartialResult:
+    """A hypothesis that may still change."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class FinalResult:
+    """The recognizer's last word on an utterance.
+
+    ``in_grammar`` is False when a grammar-mode stream heard something outside its phrases
+    (the caller said "something else"); ``text`` is then empty or the engine's best guess.
+    """
+
+    text: str
+    confidence: float
+    words: tuple[WordTiming, ...] = field(default=())
+    in_grammar: bool = True
+
+
+AsrResult = PartialResult | FinalResult
+
+
+class AsrStream(ABC):
+    """One utterance-at-a-time recognition stream over 8 kHz int16 frames."""
+
+    @abstractmethod
+    def push_frame(self, frame: Frame) -> list[AsrResult]:
+        """Feed 20 ms of audio; returns partial results (and finals, if the engine endpoints)."""
+
+    @abstractmethod
+    def flush(self) -> FinalResult:
+        """End of utterance: return the final result and get ready for the next utterance."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Drop any audio pushed so far (barge-in cancelled, step changed)."""
+
+    @abstractmethod
+    def set_expectation(self, expectation: Expectation) -> None:
+        """Change what the next utterance is decoded against (a new flow step)."""
+
+    def close(self) -> None:  # noqa: B027 - most streams hold nothing to release
+        """Release per-stream resources."""
+
+
+class AsrEngine(ABC):
+    """A loaded model shared by every call in the process."""
+
+    name: str = "asr"
+
+    @abstractmethod
+    def open_stream(self, expectation: Expectation) -> AsrStream:
+        """A new stream decoding against ``expectation``."""

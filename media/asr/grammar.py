@@ -1,0 +1,118 @@
+"""Phrase grammars shared by the engines: normalising a step's phrases and mapping words back.
+
+A flow step lists what it expects to hear ("Check my balance", "talk to an agent", "0").
+Recognizers work on lower-case word tokens, so each phrase is normalised once; the decoded
+words are then mapped back to the phrase *as the flow wrote it*, which is what
+``FinalResult.text`` carries in grammar mode so the flow can look the intent up directly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ivr.errors import MediaError
+
+DIGIT_WORDS: Mapping[str, str] = {
+    "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four",
+    "5": "five", "6": "six", "7": "seven", "8": "eight", "9": "nine",
+}  # fmt: skip
+
+# Letters of any script, digits, and apostrophes inside words ("don't"); everything else splits.
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*", re.UNICODE)
+
+
+class AsrGrammarError(MediaError):
+    """A step's phrases cannot be turned into a grammar (empty phrase, unknown word)."""
+
+
+def normalize_phrase(phrase: str, digit_words: Mapping[str, str] | None = DIGIT_WORDS) -> tuple[str, ...]:
+    """Lower-case word tokens of ``phrase``; ASCII digits are spelled out one by one.
+
+    ``"Press 10!"`` becomes ``("press", "one", "zero")``: callers say digits, not numbers.
+    Pass ``digit_words=None`` for languages whose lexicon has no English digit words.
+    """
+    tokens: list[str] = []
+    for token in _TOKEN.findall(phrase.lower()):
+        if digit_words is not None and token.isascii() and token.isdigit():
+            tokens.extend(digit_words[ch] for ch in token)
+        else:
+            tokens.extend(_split_digit_runs(token, digit_words))
+    return tuple(tokens)
+
+
+def _split_digit_runs(token: str, digit_words: Mapping[str, str] | None) -> list[str]:
+    if digit_words is None or not any(ch.isascii() and ch.isdigit() for ch in token):
+        return [token]
+    parts = re.findall(r"[0-9]|[^0-9]+", token)
+    return [digit_words.get(part, part) for part in parts]
+
+
+@dataclass(frozen=True)
+class PhraseSet:
+    """A step's phrases, normalised, with the way back from words to the flow's spelling."""
+
+    phrases: tuple[str, ...]
+    tokens: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def build(cls, phrases: Sequence[str], digit_words: Mapping[str, str] | None = DIGIT_WORDS) -> PhraseSet:
+        """Normalise ``phrases``; an empty or duplicate phrase is an :class:`AsrGrammarError`."""
+        if not phrases:
+            raise AsrGrammarError("grammar: a grammar needs at least one phrase")
+        seen: dict[tuple[str, ...], str] = {}
+        kept: list[str] = []
+        tokens: list[tuple[str, ...]] = []
+        for index, phrase in enumerate(phrases):
+            words = normalize_phrase(phrase, digit_words)
+            if not words:
+                raise AsrGrammarError(f"grammar: phrases[{index}] {phrase!r} has no words to recognise")
+            if words in seen:
+                # Two spellings of one utterance ("Yes", "yes."): the first one names the intent.
+                continue
+            seen[words] = phrase
+            kept.append(phrase)
+            tokens.append(words)
+        return cls(tuple(kept), tuple(tokens))
+
+    @property
+    def vocabulary(self) -> tuple[str, ...]:
+        """Every distinct word, in first-seen order."""
+        return tuple(dict.fromkeys(word for words in self.tokens for word in words))
+
+    def match(self, words: Iterable[str]) -> str | None:
+        """The phrase (as the flow spelled it) whose words are exactly ``words``, else None."""
+        key = tuple(words)
+        for phrase, tokens in zip(self.phrases, self.tokens, strict=True):
+            if tokens == key:
+                return phrase
+        return None
+
+    def unknown_words(self, known: Container[str]) -> list[str]:
+        """Words of this set that a recognizer's lexicon ``known`` lacks."""
+        return [word for word in self.vocabulary if word not in known]
+
+
+def jsgf_grammar(
+    phrase_set: PhraseSet,
+    garbage_words: Sequence[str] = (),
+    garbage_weight: float = 1e-25,
+    name: str = "step",
+) -> str:
+    """A JSGF grammar: one of the phrases, or (weighted down) a loop of garbage words.
+
+    The garbage loop is the out-of-grammar path: speech that fits no phrase is absorbed by it
+    instead of being forced onto the nearest phrase. Its weight is a prior, so it only wins
+    when the phrases explain the audio clearly worse.
+    """
+    alternatives = " | ".join(" ".join(words) for words in phrase_set.tokens)
+    lines = ["#JSGF V1.0;", f"grammar {name};"]
+    if garbage_words:
+        lines.append(f"public <utterance> = <phrase> | /{garbage_weight:g}/ <garbage>;")
+        lines.append(f"<phrase> = {alternatives};")
+        lines.append("<garbage> = <filler>+;")
+        lines.append(f"<filler> = {' | '.join(garbage_words)};")
+    else:
+        lines.append(f"public <utterance> = {alternatives};")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,377 @@
+"""One call's media brain: caller frames in, typed events out.
+
+:class:`CallMediaPipeline` runs, per 20 ms caller frame: input checks, in-band DTMF, the
+VAD, the barge-in echo guard and the endpointer. It is sans-I/O and cheap (tens of
+microseconds per frame), so it runs on the event loop. Speech recognition is the one
+expensive, blocking step, so the pipeline never calls the ASR stream itself: it queues
+*ASR work* (set expectation, feed frames, finish, cancel) that the caller drains with
+:meth:`CallMediaPipeline.take_asr_work` and executes in order with an :class:`AsrFeeder`,
+wherever it likes::
+
+    events = pipeline.push_caller_frame(frame, now)
+    work = pipeline.take_asr_work()
+    if work:  # one executor thread per call keeps the work in order
+        events += await loop.run_in_executor(call_executor, feeder.run, work)
+
+If the executor falls behind, work simply accumulates and is sent as one batch. Tests and
+offline tools call ``feeder.run(work)`` inline.
+
+Call :meth:`~CallMediaPipeline.prompt_frame` with every frame the bot sends (prompts, hold
+music, silence is optional): without that reference the echo guard cannot tell the prompt's
+echo from the caller, and echo would barge in. Call
+:meth:`~CallMediaPipeline.check_timers` from a periodic tick so no-input still fires if the
+caller's RTP stops.
+
+Audio reaches the ASR only while listening and only for an utterance: from
+``pre_roll_ms`` before the caller's speech onset (so the first syllable is not clipped)
+until end of speech. No-input timing starts when listening starts, or when the prompt
+finishes if one is playing then.
+
+Event vocabulary (all frozen dataclasses, times on the frames' clock):
+:class:`~media.endpointer.SpeechStarted`, :class:`~media.endpointer.SpeechEnded`,
+:class:`~media.endpointer.NoInput`, :class:`~media.endpointer.UtteranceTooLong`,
+:class:`~media.barge_in.BargeIn` (stop the prompt now), :class:`~media.dtmf_detector.DtmfDigit`
+(in-band), :class:`AsrPartial`, :class:`AsrFinal`, :class:`AsrFailed` (the recognizer raised;
+treat as no-match), :class:`AudioRejected` (a malformed frame was replaced by silence; the
+call goes on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from config.settings import MediaSettings
+from ivr.errors import IvrError, MediaError
+from ivr.logs import log_event
+from media.asr.base import AsrStream, Expectation, FinalResult, PartialResult
+from media.audio_checks import clipping_ratio, ensure_frame
+from media.barge_in import BargeIn, BargeInConfig, BargeInDetector
+from media.dtmf_detector import DtmfConfig, DtmfDetector, DtmfDigit
+from media.endpointer import (
+    FRAME_S,
+    Endpointer,
+    EndpointerConfig,
+    NoInput,
+    SpeechEnded,
+    SpeechStarted,
+    UtteranceTooLong,
+)
+from media.frames import FRAME_MS, SILENCE, Frame
+from media.vad import VadBackend, make_vad
+
+_LOGGER = logging.getLogger("ivr.media")
+_RING_S = 1.0  # caller audio kept for pre-roll (and for listening that starts mid-utterance)
+
+
+@dataclass(frozen=True)
+class AsrPartial:
+    """An interim hypothesis; ``at`` is the end of the audio it covers."""
+
+    text: str
+    at: float
+
+
+@dataclass(frozen=True)
+class AsrFinal:
+    """The recognizer's result for one utterance, with the utterance's times."""
+
+    result: FinalResult
+    speech_started_at: float
+    speech_ended_at: float
+
+    @property
+    def at(self) -> float:
+        return self.speech_ended_at
+
+
+@dataclass(frozen=True)
+class AsrFailed:
+    """The recognizer failed on this utterance; ``at`` is the audio time, when known."""
+
+    reason: str
+    at: float | None
+
+
+@dataclass(frozen=True)
+class AudioRejected:
+    at: float
+    reason: str
+
+
+MediaEvent = (
+    SpeechStarted
+    | SpeechEnded
+    | NoInput
+    | UtteranceTooLong
+    | BargeIn
+    | DtmfDigit
+    | AsrPartial
+    | AsrFinal
+    | AsrFailed
+    | AudioRejected
+)
+
+
+@dataclass(frozen=True)
+class AsrSetExpectation:
+    expectation: Expectation
+
+
+@dataclass(frozen=True)
+class AsrFeed:
+    """Frames for the current utterance; ``at`` is the end time of the last one."""
+
+    frames: tuple[Frame, ...]
+    at: float
+    speech_started_at: float
+
+
+@dataclass(frozen=True)
+class AsrFinish:
+    speech_started_at: float
+    speech_ended_at: float
+
+
+@dataclass(frozen=True)
+class AsrCancel:
+    """Drop the utterance in progress (listening stopped)."""
+
+
+AsrWork = AsrSetExpectation | AsrFeed | AsrFinish | AsrCancel
+
+
+class AsrFeeder:
+    """Executes ASR work against one stream. Blocking: run it off the event loop, in order.
+
+    An engine failure (:class:`~ivr.errors.IvrError`) becomes one :class:`AsrFailed` event
+    for the utterance and the rest of that utterance is skipped, so the call goes on (the
+    flow treats it like a no-match); other exceptions are bugs and propagate.
+    """
+
+    def __init__(self, stream: AsrStream) -> None:
+        self.stream = stream
+        self._final_sent = False
+        self._failed = False
+
+    def run(self, work: Sequence[AsrWork]) -> list[AsrPartial | AsrFinal | AsrFailed]:
+        results: list[AsrPartial | AsrFinal | AsrFailed] = []
+        for item in work:
+            try:
+                self._run_one(item, results)
+            except IvrError as exc:
+                log_event("media.asr_failed", logging.WARNING, _LOGGER, error=type(exc).__name__)
+                results.append(AsrFailed(reason=str(exc), at=_work_time(item)))
+                self._failed = not isinstance(item, AsrFinish | AsrCancel)
+                self._final_sent = False
+                with contextlib.suppress(IvrError):  # already reported; the next utterance retries
+                    self.stream.reset()
+        return results
+
+    def _run_one(self, item: AsrWork, results: list[AsrPartial | AsrFinal | AsrFailed]) -> None:
+        if isinstance(item, AsrSetExpectation):
+            self.stream.set_expectation(item.expectation)
+        elif isinstance(item, AsrFeed):
+            if self._failed:
+                return
+            for frame in item.frames:
+                for result in self.stream.push_frame(frame):
+                    if isinstance(result, PartialResult):
+                        results.append(AsrPartial(result.text, item.at))
+                    else:  # the engine endpointed by itself
+                        self._final_sent = True
+                        results.append(AsrFinal(result, item.speech_started_at, item.at))
+        elif isinstance(item, AsrFinish):
+            if self._failed:
+                self._failed = False
+                return
+            final = self.stream.flush()
+            if not self._final_sent or final.text:
+                results.append(AsrFinal(final, item.speech_started_at, item.speech_ended_at))
+            self._final_sent = False
+        else:
+            self._failed = False
+            self._final_sent = False
+            self.stream.reset()
+
+
+def _work_time(item: AsrWork) -> float | None:
+    if isinstance(item, AsrFeed):
+        return item.at
+    if isinstance(item, AsrFinish):
+        return item.speech_ended_at
+    return None
+
+
+@dataclass
+class _Listening:
+    expectation: Expectation
+    no_input_timeout_s: float
+    timer_pending: bool  # waiting for the prompt to finish before arming
+    utterance_onset: float | None = None  # set while feeding the ASR
+    feeding: bool = False
+
+
+class CallMediaPipeline:
+    """Per-call media state. Not thread-safe: drive it from one task."""
+
+    def __init__(
+        self,
+        settings: MediaSettings | None = None,
+        *,
+        vad: VadBackend | None = None,
+        barge_in: BargeInConfig | None = None,
+        dtmf: DtmfConfig | None = None,
+        in_band_dtmf: bool = True,
+        pre_roll_ms: int = 300,
+    ) -> None:
+        self.settings = settings or MediaSettings()
+        if not 0 <= pre_roll_ms <= _RING_S * 1000 - FRAME_MS:
+            raise MediaError(f"pre_roll_ms must be within 0..{int(_RING_S * 1000) - FRAME_MS}")
+        self.pre_roll_s = pre_roll_ms / 1000
+        self.vad = vad or make_vad(self.settings)
+        self.endpointer = Endpointer(EndpointerConfig.from_settings(self.settings))
+        self.barge_in = BargeInDetector(barge_in)
+        self.dtmf = DtmfDetector(dtmf) if in_band_dtmf else None
+        self._ring: deque[tuple[float, Frame]] = deque(maxlen=round(_RING_S / FRAME_S))
+        self._work: list[AsrWork] = []
+        self._listening: _Listening | None = None
+        self.frames_rejected = 0
+        self.frames_clipped = 0  # caller frames with >1 % samples at the rails: gain too high
+
+    @property
+    def listening(self) -> bool:
+        return self._listening is not None
+
+    # --- inputs from the call -------------------------------------------------------------
+
+    def start_listening(
+        self, expectation: Expectation, no_input_timeout_s: float | None, now: float
+    ) -> None:
+        """The flow now waits for an answer; ``None`` timeout means the settings' default."""
+        timeout = self.settings.no_input_timeout_s if no_input_timeout_s is None else no_input_timeout_s
+        if timeout <= 0:
+            raise MediaError(f"no-input timeout must be positive, got {timeout!r} s")
+        if self._listening is not None:
+            self.stop_listening()
+        pending = self.barge_in.prompt_playing
+        self._listening = _Listening(expectation, timeout, timer_pending=pending)
+        self._work.append(AsrSetExpectation(expectation))
+        if not pending:
+            self.endpointer.arm_no_input(timeout, now)
+        onset = self.endpointer.speech_onset
+        if self.endpointer.in_speech and onset is not None:
+            self._begin_utterance(onset)
+
+    def stop_listening(self) -> None:
+        """The flow no longer wants speech (answer taken, DTMF received, call ending)."""
+        listening = self._listening
+        if listening is None:
+            return
+        if listening.feeding:
+            self._work.append(AsrCancel())
+        self.endpointer.disarm_no_input()
+        self._listening = None
+
+    def prompt_started(self, barge_in_allowed: bool, now: float) -> None:
+        self.barge_in.prompt_started(barge_in_allowed, now)
+        if self._listening is not None and not self._listening.feeding:
+            # Listening began before the prompt: no-input counts from the prompt's end.
+            self.endpointer.disarm_no_input()
+            self._listening.timer_pending = True
+
+    def prompt_frame(self, frame: Frame) -> None:
+        """What the bot is sending now (for the echo guard); bad frames are skipped."""
+        try:
+            self.barge_in.prompt_frame(ensure_frame(frame, "prompt frame"))
+        except MediaError as exc:
+            log_event("media.prompt_frame_rejected", logging.WARNING, _LOGGER, reason=str(exc))
+
+    def prompt_finished(self, now: float) -> None:
+        self.barge_in.prompt_finished(now)
+        listening = self._listening
+        if listening is not None and listening.timer_pending:
+            listening.timer_pending = False
+            if not listening.feeding:
+                self.endpointer.arm_no_input(listening.no_input_timeout_s, now)
+
+    def push_caller_frame(self, frame: Frame, now: float) -> list[MediaEvent]:
+        """One 20 ms caller frame starting at ``now``; returns what happened."""
+        events: list[MediaEvent] = []
+        try:
+            frame = ensure_frame(frame, "caller frame")
+        except MediaError as exc:
+            self.frames_rejected += 1
+            log_event("media.caller_frame_rejected", logging.WARNING, _LOGGER, reason=str(exc))
+            events.append(AudioRejected(at=now, reason=str(exc)))
+            frame = SILENCE
+        if clipping_ratio(frame) > 0.01:
+            self.frames_clipped += 1
+        self._ring.append((now, frame))
+        tone = False
+        if self.dtmf is not None:
+            digits = self.dtmf.push_frame(frame, now)
+            if digits:
+                self.endpointer.abandon_start()  # the tone is not the start of an utterance
+            events.extend(digits)
+            tone = self.dtmf.tone_present
+        voiced = self.vad.is_speech(frame)
+        caller_speaking, barge = self.barge_in.update(frame, voiced, now)
+        if barge is not None:
+            events.insert(0, barge)
+        fed = False
+        for event in self.endpointer.process(caller_speaking and not tone, now):
+            events.append(event)
+            if isinstance(event, SpeechStarted) and self._listening is not None:
+                self._begin_utterance(event.at)
+                fed = True
+            elif isinstance(event, SpeechEnded | UtteranceTooLong):
+                self._finish_utterance(event)
+        listening = self._listening
+        if listening is not None and listening.feeding and not fed:
+            self._feed((frame,), now + FRAME_S)
+        return events
+
+    def check_timers(self, now: float) -> list[MediaEvent]:
+        """Fire due timers when no frames arrive (RTP stopped); safe to call any time."""
+        return list(self.endpointer.check_timers(now))
+
+    def take_asr_work(self) -> list[AsrWork]:
+        """Drain the queued ASR work, oldest first."""
+        work, self._work = self._work, []
+        return work
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _begin_utterance(self, onset: float) -> None:
+        listening = self._listening
+        if listening is None:
+            return
+        listening.feeding = True
+        listening.utterance_onset = onset
+        listening.timer_pending = False
+        frames = tuple(f for t, f in self._ring if t >= onset - self.pre_roll_s - 1e-9)
+        if frames:
+            self._feed(frames, self._ring[-1][0] + FRAME_S)
+
+    def _feed(self, frames: tuple[Frame, ...], at: float) -> None:
+        listening = self._listening
+        if listening is None or listening.utterance_onset is None:
+            return
+        last = self._work[-1] if self._work else None
+        if isinstance(last, AsrFeed) and last.speech_started_at == listening.utterance_onset:
+            self._work[-1] = AsrFeed(last.frames + frames, at, last.speech_started_at)
+        else:
+            self._work.append(AsrFeed(frames, at, listening.utterance_onset))
+
+    def _finish_utterance(self, event: SpeechEnded | UtteranceTooLong) -> None:
+        listening = self._listening
+        if listening is None or not listening.feeding or listening.utterance_onset is None:
+            return
+        self._work.append(AsrFinish(listening.utterance_onset, event.at))
+        listening.feeding = False
+        listening.utterance_onset = None
+

@@ -1,0 +1,173 @@
+"""Text to 8 kHz prompt audio with pyttsx3 on espeak-ng, cached by content.
+
+A prompt not in the cache is rendered by :mod:`media.tts_worker` in a fresh process: pyttsx3's
+espeak driver carries rate and voice state from one utterance into the next within a process.
+One worker is always started ahead of need, so a render does not wait for Python to start.
+espeak-ng renders 22.05 kHz; the audio is resampled to the 8 kHz telephone rate with soxr and
+stored in a :class:`~media.tts_cache.TtsCache`, so a static prompt is synthesized once and a
+repeated dynamic one is a cache hit. pyttsx3 silently falls back to a default voice for an
+unknown name, so voices are checked against espeak-ng's list (loaded once, in process) first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import wave
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ivr.errors import MediaError, MissingDependencyError
+from media.resample import resample
+from media.tts_cache import Samples, TtsCache, cache_key
+
+_MIN_RATE, _MAX_RATE = 80, 450
+_MAX_CHARS = 2000
+_RENDER_TIMEOUT_S = 30.0
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class TextToSpeech:
+    def __init__(self, cache_dir: Path, default_voice: str = "en-us", default_rate: int = 165) -> None:
+        self.cache = TtsCache(cache_dir)
+        self.default_voice = default_voice
+        self.default_rate = default_rate
+        self._lock = threading.Lock()
+        self._engine: Any = None
+        self._voices: set[str] = set()
+        self._engine_tag = f"pyttsx3-{_version('pyttsx3')}-espeak"
+        self._spare: subprocess.Popen[str] | None = None
+
+    def _load(self) -> Any:
+        if self._engine is None:
+            try:
+                import pyttsx3
+
+                engine = pyttsx3.init("espeak")
+            except (ImportError, RuntimeError, OSError) as exc:
+                raise MissingDependencyError(
+                    "text to speech (pyttsx3 with espeak-ng)", "install the Debian package 'espeak-ng'"
+                ) from exc
+            for voice in engine.getProperty("voices"):
+                name = str(voice.id).lower()
+                # pyttsx3 selects voices by espeak-ng voice file name ("en-us", "en"), not language.
+                self._voices.update({name, name.rsplit("/", 1)[-1]})
+            self._engine = engine
+        return self._engine
+
+    def check_voice(self, voice: str) -> str:
+        """The voice name if espeak-ng has it (``en-us``, ``gmw/en-us``, ``en-us+f3``), else MediaError."""
+        with self._lock:
+            self._load()
+        base = voice.lower().split("+", 1)[0]
+        if base not in self._voices:
+            close = sorted(v for v in self._voices if "/" not in v and v.startswith(base[:2]))[:6]
+            raise MediaError(
+                f"TTS voice {voice!r} is not an espeak-ng voice (similar: {', '.join(close) or 'none'})"
+            )
+        return voice
+
+    def render(self, text: str, voice: str | None = None, rate: int | None = None) -> Samples:
+        """8 kHz int16 audio for ``text`` (read-only array; from the cache when possible)."""
+        clean = re.sub(r"\s+", " ", text).strip()
+        if not clean:
+            raise MediaError("TTS text is empty: a prompt needs words")
+        if len(clean) > _MAX_CHARS:
+            raise MediaError(f"TTS text is {len(clean)} characters; split prompts longer than {_MAX_CHARS}")
+        voice = voice or self.default_voice
+        rate = rate or self.default_rate
+        if not _MIN_RATE <= rate <= _MAX_RATE:
+            raise MediaError(f"TTS rate {rate} words per minute is outside {_MIN_RATE}..{_MAX_RATE}")
+        key = cache_key(self._engine_tag, voice.lower(), str(rate), clean)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        self.check_voice(voice)
+        return self.cache.put(key, self._synthesize(clean, voice, rate))
+
+    def prerender(self, items: Iterable[str | tuple[str, str | None, int | None]]) -> int:
+        """Render texts or (text, voice, rate) items into the cache; returns how many there were.
+
+        Called when a flow loads, so the first caller hears its static prompts at once.
+        """
+        count = 0
+        for item in items:
+            text, voice, rate = (item, None, None) if isinstance(item, str) else item
+            if text.strip():
+                self.render(text, voice, rate)
+                count += 1
+        return count
+
+    def _spawn_worker(self) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "media.tts_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=_PROJECT_ROOT,
+        )
+
+    def _take_worker(self) -> subprocess.Popen[str]:
+        """The pre-started worker (a fresh one if it died), and start the next spare."""
+        with self._lock:
+            worker = self._spare
+            if worker is None or worker.poll() is not None:
+                worker = self._spawn_worker()
+            self._spare = self._spawn_worker()
+            return worker
+
+    def _synthesize(self, text: str, voice: str, rate: int) -> Samples:
+        with tempfile.TemporaryDirectory(prefix="ivr-tts-") as tmp:
+            path = Path(tmp) / "prompt.wav"
+            worker = self._take_worker()
+            request = json.dumps({"voice": voice, "rate": rate, "path": str(path), "text": text})
+            try:
+                _out, err = worker.communicate(request + "\n", timeout=_RENDER_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.communicate()
+                raise MediaError(f"TTS render timed out after {_RENDER_TIMEOUT_S:.0f} s") from None
+            if worker.returncode != 0:
+                reason = (err.strip().splitlines() or ["no error output"])[-1]
+                raise MediaError(f"TTS render failed (voice {voice!r}, rate {rate}): {reason}")
+            try:
+                with wave.open(str(path), "rb") as wav:
+                    if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+                        raise MediaError(
+                            f"espeak-ng wrote {wav.getnchannels()} channel(s) of "
+                            f"{8 * wav.getsampwidth()}-bit audio; expected 16-bit mono"
+                        )
+                    rate_hz = wav.getframerate()
+                    samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.int16)
+            except (OSError, EOFError, wave.Error) as exc:
+                raise MediaError(
+                    f"espeak-ng produced no usable audio for a {len(text)}-character prompt"
+                ) from exc
+        if samples.size == 0:
+            raise MediaError(f"espeak-ng produced no audio for a {len(text)}-character prompt")
+        return resample(samples, rate_hz)
+
+    def close(self) -> None:
+        """Stop the spare worker (it exits on an empty request)."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is None:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                spare.communicate("\n", timeout=5)
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
