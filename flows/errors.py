@@ -1,0 +1,45 @@
+"""Flow errors: a flow file that breaks the language rules, or a session fed the wrong thing.
+
+Every validation problem carries the file, line and column it came from, so an admin can
+jump to it; :class:`FlowValidationError` lists all problems found in one pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ivr.errors import IvrError
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a flow file, printed as ``FILE:LINE:COL: message``."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class FlowError(IvrError):
+    """Base of every error raised by the flow engine."""
+
+
+class FlowValidationError(FlowError):
+    """A flow file is invalid; ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        lines = "\n".join(str(p) for p in self.problems)
+        super().__init__(f"flow is invalid ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class FlowRuntimeError(FlowError):
+    """A session could not continue (e.g. steps that jump to each other without waiting)."""
+
+
+class ConversationTestError(FlowError):
+    """A conversation test file is malformed (not a failing test: a broken test file)."""

@@ -1,0 +1,203 @@
+"""Prompt templates and conditions in a jinja2 sandbox.
+
+Admins write ``Hello {{ contact.first_name }}`` and ``if: balance > 100``; the sandbox keeps
+a flow file from reaching Python internals. Compiled templates are cached per source text,
+so a turn costs a dictionary look-up plus rendering. A template that fails at run time
+renders as empty text (a condition as false) and is logged without its values: a bad
+contact row must not drop the call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from ivr.logs import log_event
+
+_LOGGER = logging.getLogger("ivr.flows")
+_SINGLE_EXPR = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+# Names every template may use without declaring them (runtime globals and call data).
+BUILTIN_NAMES = frozenset(
+    {
+        "now",
+        "today",
+        "is_open",
+        "is_holiday",
+        "reference_code",
+        "heard",
+        "last_intent",
+        "outcome",
+        "contact",
+        "caller",
+        "call",
+    }
+)
+
+
+def spell(value: object) -> str:
+    """``AB12`` -> ``A B 1 2``: read codes and numbers character by character."""
+    return " ".join(ch for ch in str(value) if not ch.isspace())
+
+
+def spoken_date(value: object) -> str:
+    """``2026-03-05`` -> ``March 5, 2026`` (dates and ISO strings; anything else unchanged)."""
+    day: date | None = (
+        value.date() if isinstance(value, datetime) else value if isinstance(value, date) else None
+    )
+    if day is None:
+        try:
+            day = date.fromisoformat(str(value)[:10])
+        except ValueError:
+            return str(value)
+    return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
+
+
+def spoken_time(value: object) -> str:
+    """``15:30`` -> ``3:30 PM``."""
+    match = re.match(r"^(\d{1,2}):(\d{2})", str(value))
+    if not match:
+        return str(value)
+    hour, minute = int(match.group(1)), int(match.group(2))
+    suffix = "AM" if hour < 12 else "PM"
+    hour12 = hour % 12 or 12
+    return f"{hour12} {suffix}" if minute == 0 else f"{hour12}:{minute:02d} {suffix}"
+
+
+def money(value: object, currency: str = "dollars") -> str:
+    """``1234.5`` -> ``1,234 dollars and 50 cents``."""
+    try:
+        cents = round(float(str(value).replace(",", "")) * 100)
+    except ValueError:
+        return str(value)
+    whole, frac = divmod(cents, 100)
+    text = f"{whole:,} {currency}"
+    return f"{text} and {frac} cents" if frac else text
+
+
+def reference_code(seed: object, length: int = 6) -> str:
+    """A stable reference a caller can write down, derived from ``seed`` (e.g. the call id)."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    digest = hashlib.sha256(str(seed).encode()).digest()
+    return "".join(alphabet[b % len(alphabet)] for b in digest[: max(1, min(length, 16))])
+
+
+def _make_env() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+    env.filters.update(
+        {"spell": spell, "spoken_date": spoken_date, "spoken_time": spoken_time, "money": money}
+    )
+    env.globals.update({"reference_code": reference_code})
+    return env
+
+
+ENV = _make_env()
+_TEMPLATES: dict[str, jinja2.Template] = {}
+_EXPRESSIONS: dict[str, Callable[..., Any]] = {}
+
+
+def is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def single_expression(text: str) -> str | None:
+    """The expression inside ``{{ ... }}`` when that is the whole text (for typed ``set`` values)."""
+    match = _SINGLE_EXPR.match(text)
+    if match is None or "{{" in match.group(1) or "}}" in match.group(1):
+        return None
+    return match.group(1).strip()
+
+
+def syntax_error(text: str, expression: bool = False) -> str | None:
+    """The jinja2 syntax error message for ``text``, or ``None`` if it parses."""
+    try:
+        ENV.parse("{{ (" + text + ") }}" if expression else text)
+    except jinja2.TemplateSyntaxError as exc:
+        return exc.message or "template syntax error"
+    return None
+
+
+def referenced_names(text: str, expression: bool = False) -> tuple[set[str], list[tuple[str, str]]]:
+    """Top-level names a template reads, and ``(name, attribute)`` pairs like ``contact.first_name``.
+
+    Raises ``jinja2.TemplateSyntaxError`` for text that does not parse.
+    """
+    tree = ENV.parse("{{ (" + text + ") }}" if expression else text)
+    names = set(meta.find_undeclared_variables(tree))
+    attrs: list[tuple[str, str]] = []
+    for node in _walk(tree):
+        if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+            attrs.append((node.node.name, node.attr))
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.node, nodes.Name)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+        ):
+            attrs.append((node.node.name, node.arg.value))
+    return names, attrs
+
+
+def _walk(node: nodes.Node) -> Iterator[nodes.Node]:
+    yield node
+    for child in node.iter_child_nodes():
+        yield from _walk(child)
+
+
+def render(text: str, context: Mapping[str, Any]) -> str:
+    """Render a prompt; plain text (no ``{{``) is returned as is without touching jinja2."""
+    if not is_template(text):
+        return text
+    template = _TEMPLATES.get(text)
+    try:
+        if template is None:
+            template = _TEMPLATES[text] = ENV.from_string(text)
+        return " ".join(template.render(context).split())
+    except Exception as exc:  # a broken template must not end the call
+        log_event("flow_template_failed", logging.WARNING, _LOGGER, error=type(exc).__name__)
+        return ""
+
+
+def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate a condition or ``set`` expression; failure gives ``None`` (falsy)."""
+    compiled = _EXPRESSIONS.get(expression)
+    try:
+        if compiled is None:
+            compiled = _EXPRESSIONS[expression] = ENV.compile_expression(expression)
+        value = compiled(**context)
+    except Exception as exc:  # a broken expression must not end the call
+        log_event("flow_expression_failed", logging.WARNING, _LOGGER, error=type(exc).__name__)
+        return None
+    return None if isinstance(value, jinja2.Undefined) else value
+
+
+def value_of(raw: Any, context: Mapping[str, Any]) -> Any:
+    """A ``set`` value: non-text as is, ``{{ expr }}`` typed, other templates as text."""
+    if not isinstance(raw, str):
+        return raw
+    expr = single_expression(raw)
+    if expr is not None:
+        return evaluate(expr, context)
+    return render(raw, context)
