@@ -1,0 +1,112 @@
+"""What every call in the process shares: the flow in service, TTS, the ASR model, the event
+publisher and the worker threads. Expensive loads happen once here; per-call objects are cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from config.settings import Settings
+from flows import Flow, FlowRepository
+from ivr.customer_directory import CustomerDirectory
+from ivr.event_publisher import EventPublisher, create_publisher
+from ivr.logs import log_event
+from media.asr.base import AsrEngine
+from media.asr.factory import create_asr_engine
+from media.frames import FRAME_SAMPLES
+from media.tts import TextToSpeech
+
+_log = logging.getLogger("ivr.services")
+_FLOW_POLL_S = 1.0
+
+
+@dataclass
+class CallServices:
+    settings: Settings
+    flows: FlowRepository
+    tts: TextToSpeech
+    asr: AsrEngine
+    publisher: EventPublisher
+    executor: ThreadPoolExecutor
+    directory: CustomerDirectory
+
+    @classmethod
+    def load(cls, settings: Settings, prerender: bool = True) -> CallServices:
+        """Load the flow, the ASR model and TTS once, and (for ``serve``) pre-render the flow's prompts."""
+        flows = FlowRepository(settings.flow_path)
+        tts = TextToSpeech(
+            settings.tts_cache_path,
+            default_voice=settings.media.tts_voice,
+            default_rate=settings.media.tts_rate,
+        )
+        services = cls(
+            settings=settings,
+            flows=flows,
+            tts=tts,
+            asr=create_asr_engine(settings.media),
+            publisher=create_publisher(settings.mqtt),
+            executor=ThreadPoolExecutor(
+                max_workers=max(4, 2 * (os.cpu_count() or 2)), thread_name_prefix="ivr-work"
+            ),
+            directory=(
+                CustomerDirectory.load(Path(settings.directory.path), settings.directory.region)
+                if settings.directory.path
+                else CustomerDirectory.empty()
+            ),
+        )
+        if prerender:
+            services.prerender(flows.flow)
+        return services
+
+    def prerender(self, flow: Flow) -> int:
+        """Render every static prompt of ``flow`` so the first caller does not wait for TTS."""
+        voice, rate = self.voice_for(flow)
+        rendered: int = self.tts.prerender([(text, voice, rate) for text in flow.static_prompts()])
+        log_event("flow.prompts_rendered", logger=_log, flow=flow.metadata.name, prompts=rendered)
+        return rendered
+
+    def voice_for(self, flow: Flow) -> tuple[str, int]:
+        meta = flow.metadata
+        return (meta.voice or self.settings.media.tts_voice, meta.rate or self.settings.media.tts_rate)
+
+    def render_frames(self, text: str, voice: str, rate: int) -> list[bytes]:
+        """TTS audio for ``text`` as 20 ms little-endian frames (blocking: run in the executor)."""
+        samples = np.asarray(self.tts.render(text, voice=voice, rate=rate), dtype=np.int16)
+        pad = (-samples.size) % FRAME_SAMPLES
+        if pad:
+            samples = np.concatenate([samples, np.zeros(pad, dtype=np.int16)])
+        pcm = samples.astype("<i2").tobytes()
+        step = FRAME_SAMPLES * 2
+        return [pcm[i : i + step] for i in range(0, len(pcm), step)]
+
+    async def watch_flows(self, stop: asyncio.Event) -> None:
+        """Hot reload: new calls get a changed flow once it validates; its prompts are rendered."""
+        loop = asyncio.get_running_loop()
+        in_service = self.flows.flow
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _FLOW_POLL_S)
+            flow = await loop.run_in_executor(self.executor, self.flows.current)
+            if flow is not in_service:
+                in_service = flow
+                log_event(
+                    "flow.reloaded", logger=_log, flow=flow.metadata.name, version=flow.metadata.version
+                )
+                await loop.run_in_executor(self.executor, self.prerender, flow)
+
+    def start(self) -> None:
+        """Start background delivery (needs the running event loop)."""
+        self.publisher.start()
+
+    async def aclose(self) -> None:
+        await self.publisher.aclose()
+        await asyncio.to_thread(self.tts.close)
+        self.executor.shutdown(wait=False, cancel_futures=True)

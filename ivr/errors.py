@@ -1,0 +1,23 @@
+"""The exception tree every package raises from, so callers can catch one base class."""
+
+from __future__ import annotations
+
+
+class IvrError(Exception):
+    """Base of every error this engine raises on purpose."""
+
+
+class SipError(IvrError):
+    """The SIP user agent could not start, place or answer a call."""
+
+
+class MediaError(IvrError):
+    """Audio was malformed or an audio engine failed."""
+
+
+class MissingDependencyError(IvrError):
+    """An optional component was selected but what it needs is not installed."""
+
+    def __init__(self, what: str, install_hint: str) -> None:
+        super().__init__(f"{what} is not available: {install_hint}")
+        self.install_hint = install_hint

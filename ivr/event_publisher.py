@@ -1,0 +1,289 @@
+"""Call, dialer and alert events to MQTT, without ever holding up or breaking a call.
+
+``publish`` only serializes and appends to a bounded in-memory queue (the oldest event is
+dropped and counted when it is full); one named task drains it to the broker with QoS 1,
+reconnecting with exponential backoff. A broker that is down, slow or gone costs events,
+never calls. Topics are ``{prefix}/call/{call_id}/{event}``, ``{prefix}/dialer/{campaign}/{event}``
+and ``{prefix}/alert/{kind}``; payloads are JSON objects with phone numbers masked.
+
+Use :func:`create_publisher` with ``settings.mqtt``: it returns a :class:`NullPublisher` when
+MQTT is disabled, so the call path never checks. ``publish`` is for the event-loop thread;
+from the pjsua2 thread go through ``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import aiomqtt
+
+from config.settings import MqttSettings
+from ivr.errors import IvrError
+from ivr.logs import log_event, mask_number
+
+_LOG = logging.getLogger("ivr.events")
+TASK_NAME = "mqtt-event-publisher"
+QOS = 1
+NUMBER_KEYS = frozenset(
+    {
+        "from",
+        "to",
+        "caller",
+        "callee",
+        "number",
+        "phone",
+        "from_number",
+        "to_number",
+        "ani",
+        "dnis",
+        "caller_id",
+        "remote_uri",
+        "local_uri",
+    }
+)
+_FORBIDDEN_IN_SEGMENT = ("/", "+", "#", "\x00")
+
+
+class EventPublishError(IvrError):
+    """A topic segment is empty or contains an MQTT separator or wildcard."""
+
+
+def _segment(value: str, what: str) -> str:
+    if not value or any(ch in value for ch in _FORBIDDEN_IN_SEGMENT):
+        raise EventPublishError(
+            f"{what} {value!r} cannot be an MQTT topic level: it must be non-empty "
+            "and contain none of / + # or NUL"
+        )
+    return value
+
+
+def call_topic(call_id: str, event: str) -> str:
+    """``call/{call_id}/{event}``, e.g. ``call/abc123/answered``."""
+    return f"call/{_segment(call_id, 'call id')}/{_segment(event, 'event')}"
+
+
+def dialer_topic(campaign: str, event: str) -> str:
+    """``dialer/{campaign}/{event}``, e.g. ``dialer/renewals/paused``."""
+    return f"dialer/{_segment(campaign, 'campaign')}/{_segment(event, 'event')}"
+
+
+def alert_topic(kind: str) -> str:
+    """``alert/{kind}``, e.g. ``alert/sensitive_word``."""
+    return f"alert/{_segment(kind, 'alert kind')}"
+
+
+def mask_payload(value: Any) -> Any:
+    """Copy ``value`` with every string under a phone-number key (any depth) masked."""
+    if isinstance(value, Mapping):
+        return {
+            str(k): mask_number(v) if str(k) in NUMBER_KEYS and isinstance(v, str) else mask_payload(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [mask_payload(item) for item in value]
+    return value
+
+
+class EventPublisher(Protocol):
+    def publish(self, topic_suffix: str, payload: Mapping[str, Any]) -> None:
+        """Queue an event for ``{prefix}/{topic_suffix}``; never blocks, never raises."""
+
+    def start(self) -> None:
+        """Start delivering (needs a running event loop)."""
+
+    async def aclose(self, drain_timeout_s: float = 2.0) -> None:
+        """Deliver what is queued within ``drain_timeout_s``, then stop."""
+
+
+class NullPublisher:
+    """The publisher when MQTT is disabled: accepts everything, sends nothing."""
+
+    def publish(self, topic_suffix: str, payload: Mapping[str, Any]) -> None:
+        return None
+
+    def start(self) -> None:
+        return None
+
+    async def aclose(self, drain_timeout_s: float = 2.0) -> None:
+        return None
+
+
+class BrokerClient(Protocol):
+    """The part of a connected broker client the drain task uses (``aiomqtt.Client`` fits)."""
+
+    async def publish(self, topic: str, payload: bytes, qos: int) -> None: ...
+
+
+Connect = Callable[[], AbstractAsyncContextManager[BrokerClient]]
+
+
+@dataclass(frozen=True)
+class PublisherStats:
+    published: int
+    dropped: int
+    rejected: int
+    pending: int
+    connected: bool
+    connects: int
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    topic: str
+    payload: bytes
+
+
+class MqttEventPublisher:
+    """Bounded queue + one reconnecting drain task; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        max_queue: int = 10_000,
+        connect: Connect | None = None,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        timeout_s: float = 10.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+        self._prefix = settings.topic_prefix.strip("/")
+        self._queue: deque[_Outgoing] = deque()
+        self._max_queue = max_queue
+        self._connect = connect or self._aiomqtt_connect(settings, timeout_s)
+        self._backoff_initial = backoff_initial_s
+        self._backoff_max = backoff_max_s
+        self._clock = clock
+        self._wakeup = asyncio.Event()
+        self._closing_event = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._published = self._dropped = self._rejected = self._connects = 0
+        self._connected = False
+
+    @staticmethod
+    def _aiomqtt_connect(settings: MqttSettings, timeout_s: float) -> Connect:
+        def connect() -> AbstractAsyncContextManager[BrokerClient]:
+            identifier = f"ivr-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            return aiomqtt.Client(settings.host, settings.port, identifier=identifier, timeout=timeout_s)
+
+        return connect
+
+    @property
+    def stats(self) -> PublisherStats:
+        return PublisherStats(
+            self._published, self._dropped, self._rejected, len(self._queue), self._connected, self._connects
+        )
+
+    def publish(self, topic_suffix: str, payload: Mapping[str, Any]) -> None:
+        try:
+            for level in topic_suffix.split("/"):
+                _segment(level, "topic level")
+            body = dict(mask_payload(payload))
+            body.setdefault("ts", self._clock().isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+            data = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
+        except (EventPublishError, TypeError, ValueError) as exc:
+            self._rejected += 1
+            log_event("event_rejected", logging.WARNING, _LOG, topic=topic_suffix, error=str(exc))
+            return
+        if self._closing:
+            self._dropped += 1
+            return
+        if len(self._queue) >= self._max_queue:
+            self._queue.popleft()
+            self._dropped += 1
+            if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
+                log_event("events_dropped", logging.WARNING, _LOG, dropped=self._dropped)
+        self._queue.append(_Outgoing(f"{self._prefix}/{topic_suffix}", data))
+        self._wakeup.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=TASK_NAME)
+
+    async def aclose(self, drain_timeout_s: float = 2.0) -> None:
+        self._closing = True
+        self._closing_event.set()
+        self._wakeup.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=drain_timeout_s)
+        except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self._queue:
+            self._dropped += len(self._queue)
+            log_event("events_undelivered_at_close", logging.WARNING, _LOG, count=len(self._queue))
+            self._queue.clear()
+
+    async def _run(self) -> None:
+        delay = self._backoff_initial
+        while not (self._closing and not self._queue):
+            try:
+                async with self._connect() as client:
+                    self._connected = True
+                    self._connects += 1
+                    delay = self._backoff_initial
+                    log_event("mqtt_connected", logging.INFO, _LOG, connects=self._connects)
+                    await self._drain(client)
+                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a broker problem must never end delivery for good
+                log_event(
+                    "mqtt_unavailable",
+                    logging.WARNING,
+                    _LOG,
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in_s=delay,
+                    pending=len(self._queue),
+                )
+            finally:
+                self._connected = False
+            if self._closing:
+                return
+            with contextlib.suppress(TimeoutError):  # closing cuts the backoff short: one last try
+                await asyncio.wait_for(self._closing_event.wait(), timeout=delay)
+            delay = min(delay * 2, self._backoff_max)
+
+    async def _drain(self, client: BrokerClient) -> None:
+        """Send until closing with an empty queue; a failed send goes back to the front."""
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            item = self._queue.popleft()
+            try:
+                await client.publish(item.topic, item.payload, qos=QOS)
+            except BaseException:
+                if len(self._queue) < self._max_queue:
+                    self._queue.appendleft(item)
+                else:
+                    self._dropped += 1
+                raise
+            self._published += 1
+
+
+def create_publisher(settings: MqttSettings, **options: Any) -> EventPublisher:
+    """:class:`MqttEventPublisher` if ``settings.enabled``, else :class:`NullPublisher`."""
+    if not settings.enabled:
+        return NullPublisher()
+    return MqttEventPublisher(settings, **options)
