@@ -1,0 +1,1 @@
+"""Outbound dialer: campaigns, compliant scheduling, retries and outcomes."""

@@ -1,0 +1,215 @@
+"""The dialer's tables: campaigns, contacts, attempts, contact events and the do-not-call list.
+
+Every timestamp is stored as naive UTC and read back as an aware UTC ``datetime`` (see
+:class:`UtcDateTime`), so SQLite and PostgreSQL behave the same and no code compares naive
+with aware times. Schema changes go through Alembic (``dialer/migrations``), never
+``create_all``, so an upgrade never drops data.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from dialer.scheduler import CampaignKind, ContactState
+
+__all__ = [
+    "Attempt",
+    "Base",
+    "Campaign",
+    "CampaignKind",
+    "CampaignState",
+    "Contact",
+    "ContactEvent",
+    "ContactState",
+    "DncEntry",
+    "EventKind",
+    "MachinePolicy",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class CampaignState(enum.StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    FINISHED = "finished"
+
+
+class MachinePolicy(enum.StrEnum):
+    LEAVE_MESSAGE = "leave_message"
+    HANGUP_RETRY = "hangup_retry"
+
+
+class EventKind(enum.StrEnum):
+    """What a ``contact_events`` row records; a person reads these to act on an order."""
+
+    IMPORTED = "imported"
+    OUTCOME = "outcome"
+    EXPIRED = "expired"
+    DNC_MARKED = "dnc_marked"
+    DNC_CLEARED = "dnc_cleared"
+    LEASE_RECLAIMED = "lease_reclaimed"
+
+
+def utcnow() -> datetime:
+    """Only the edges (CLI, adapters) call this; the core takes ``now`` as an argument."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC in Python, naive UTC in the database (SQLite has no time zones)."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given where UTC is required")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQL on SQLite may hand back text
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+class Campaign(Base):
+    """One call list with the rules its calls follow."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    flow: Mapped[str] = mapped_column(String(500))
+    region: Mapped[str] = mapped_column(String(8), default="")
+    state: Mapped[str] = mapped_column(String(16), default=CampaignState.DRAFT.value)
+    # Callee-local calling hours as ``dialer.calling_hours.CallingHours.from_config`` reads them:
+    # {"default": "09:00-21:00", "sunday": "closed", "holidays": ["2025-12-25"]}.
+    calling_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Retention campaigns call within [starts_at, ends_at]; callbacks use callback_window_s.
+    starts_at: Mapped[datetime | None] = mapped_column(default=None)
+    ends_at: Mapped[datetime | None] = mapped_column(default=None)
+    callback_window_s: Mapped[int] = mapped_column(Integer, default=24 * 3600)
+    # ``dialer.retry_policy.RetryPolicy.from_config`` data: {"max_attempts": 5, "busy": "5m"}.
+    retry: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    machine_policy: Mapped[str] = mapped_column(String(16), default=MachinePolicy.HANGUP_RETRY.value)
+    created_at: Mapped[datetime]
+
+
+class Contact(Base):
+    """One person to call, with the scheduling state the workers share."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "phone", name="uq_contacts_campaign_phone"),
+        Index("ix_contacts_due", "campaign_id", "state", "next_attempt_at"),
+        Index("ix_contacts_lease", "state", "lease_expires_at"),
+        Index("ix_contacts_phone", "phone"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    row_number: Mapped[int] = mapped_column(Integer)
+    phone: Mapped[str] = mapped_column(String(20))
+    raw_phone: Mapped[str] = mapped_column(String(64))
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    last_name: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str] = mapped_column(String(64))
+    cooling_off_end: Mapped[datetime | None] = mapped_column(default=None)
+    # None: open-ended (a retention campaign without dates).
+    window_start: Mapped[datetime | None] = mapped_column(default=None)
+    window_end: Mapped[datetime | None] = mapped_column(default=None)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Hash of the source row, so re-importing the same file is recognised and changes nothing.
+    source_hash: Mapped[str] = mapped_column(String(64), default="")
+    dnc: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), default=ContactState.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_result: Mapped[str | None] = mapped_column(String(32), default=None)
+    outcome: Mapped[str | None] = mapped_column(String(64), default=None)
+    outcome_at: Mapped[datetime | None] = mapped_column(default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Incremented on every lease: a late write from a worker that lost its lease is refused.
+    lease_token: Mapped[int] = mapped_column(Integer, default=0)
+    recording_id: Mapped[str | None] = mapped_column(String(128), default=None)
+
+
+class Attempt(Base):
+    """One dial of a contact; ``ended_at`` is empty while the call is live (or its worker died)."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    sip_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    result: Mapped[str | None] = mapped_column(String(32), default=None)
+    flow_outcome: Mapped[str | None] = mapped_column(String(64), default=None)
+    worker: Mapped[str] = mapped_column(String(128))
+    recording_id: Mapped[str | None] = mapped_column(String(128), default=None)
+
+
+class ContactEvent(Base):
+    """An audit trail of what happened to a contact outside a call (expiry, DNC, reclaims)."""
+
+    __tablename__ = "contact_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class DncEntry(Base):
+    """A number that must never be dialled, whatever campaign it appears in."""
+
+    __tablename__ = "dnc_entries"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    added_at: Mapped[datetime]

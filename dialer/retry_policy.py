@@ -1,0 +1,237 @@
+"""After an attempt: call again later (:class:`RetryAt`) or stop (:class:`Final`).
+
+Each :class:`CallResult` has a :class:`RetryRule` (delay, optional cap on attempts ending with
+that result, outcome when it stops); the policy adds a total attempt cap and the contact's
+deadline. A retry is moved into the callee's calling hours; if the regular delay would land
+past the deadline, the policy squeezes in one last try (no sooner than ``min_delay``, ideally
+``deadline_margin`` before the deadline); if nothing fits, the outcome is ``expired``.
+
+Defaults suit compliance callbacks: busy 5 min, no answer 30 min, machine 60 min, network
+failure 2 min, rejected once more after 60 min, invalid numbers final at once, 5 attempts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from types import MappingProxyType
+from typing import Any
+
+from dialer.call_result import CallResult, Outcome, PolicyError
+from dialer.calling_hours import CallingHours, require_aware
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    """How one result is retried; ``delay=None`` makes the result final at once."""
+
+    delay: timedelta | None
+    max_attempts: int | None = None
+    """Stop after this many attempts ended with this result (None: only the total cap)."""
+    final_outcome: Outcome = Outcome.MAX_ATTEMPTS
+    """The outcome when this rule stops retrying."""
+    backoff: float = 1.0
+    """Delay multiplier per earlier attempt with the same result (1.0: constant delay)."""
+
+    def __post_init__(self) -> None:
+        if self.delay is not None and self.delay < timedelta(0):
+            raise PolicyError(f"retry delay {self.delay} is negative")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise PolicyError(f"retry max_attempts {self.max_attempts} must be at least 1")
+        if self.backoff < 1.0:
+            raise PolicyError(f"retry backoff {self.backoff} must be at least 1.0")
+
+
+@dataclass(frozen=True)
+class RetryAt:
+    """Dial again at ``when`` (UTC, inside calling hours and before the deadline)."""
+
+    when: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Final:
+    """Stop dialling this contact; ``outcome`` is stored as the contact's outcome."""
+
+    outcome: Outcome
+    reason: str
+
+
+Decision = RetryAt | Final
+
+_MIN = timedelta(minutes=1)
+DEFAULT_RULES: Mapping[CallResult, RetryRule] = MappingProxyType({
+    CallResult.ANSWERED: RetryRule(None, final_outcome=Outcome.ANSWERED),
+    CallResult.ANSWERED_HUMAN: RetryRule(None, final_outcome=Outcome.ANSWERED),
+    CallResult.ANSWERED_MACHINE: RetryRule(60 * _MIN),
+    CallResult.BUSY: RetryRule(5 * _MIN),
+    CallResult.NO_ANSWER: RetryRule(30 * _MIN),
+    CallResult.NETWORK_FAILURE: RetryRule(2 * _MIN),
+    CallResult.REJECTED: RetryRule(60 * _MIN, max_attempts=2, final_outcome=Outcome.REJECTED),
+    CallResult.INVALID_NUMBER: RetryRule(None, final_outcome=Outcome.INVALID_NUMBER),
+    # We hung up ourselves (pause, shutdown): try again as soon as allowed.
+    CallResult.CANCELLED: RetryRule(timedelta(0)),
+})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Per-result rules plus a total cap; see the module docstring."""
+
+    rules: Mapping[CallResult, RetryRule] = field(default_factory=lambda: DEFAULT_RULES)
+    max_attempts: int = 5
+    """Total attempts per contact (cancelled attempts should not be counted by the caller)."""
+    min_delay: timedelta = 2 * _MIN
+    """Shortest gap before a last try squeezed in before the deadline."""
+    deadline_margin: timedelta = 5 * _MIN
+    """A retry must start at least this long before the deadline (ring time plus the call)."""
+    message_left_final: bool = False
+    """True: a message left on a machine ends the contact with ``message_left``."""
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise PolicyError(f"retry max_attempts {self.max_attempts} must be at least 1")
+        if self.min_delay < timedelta(0) or self.deadline_margin < timedelta(0):
+            raise PolicyError("retry min_delay and deadline_margin must not be negative")
+        missing = [r.value for r in CallResult if r not in self.rules]
+        if missing:
+            raise PolicyError(f"retry policy has no rule for {', '.join(missing)}")
+
+    def decide(
+        self,
+        result: CallResult,
+        attempts: int,
+        now: datetime,
+        *,
+        same_result_count: int = 1,
+        deadline: datetime | None = None,
+        hours: CallingHours | None = None,
+        tz: str | tzinfo | None = None,
+        message_left: bool = False,
+    ) -> Decision:
+        """Decide after an attempt that ended with ``result`` at ``now``.
+
+        ``attempts`` counts attempts made so far, this one included; ``same_result_count``
+        how many of them ended with ``result``. With ``hours`` and ``tz`` the retry is moved
+        into the callee's calling hours.
+        """
+        require_aware(now, "retry decision time")
+        if attempts < 0 or same_result_count < 1:
+            raise PolicyError(f"attempts {attempts} / same_result_count {same_result_count} out of range")
+        if hours is not None and tz is None:
+            raise PolicyError("retry policy: calling hours given without the callee's time zone")
+        rule = self.rules[result]
+        if result is CallResult.ANSWERED_MACHINE and message_left and self.message_left_final:
+            return Final(Outcome.MESSAGE_LEFT, "message left on answering machine")
+        if rule.delay is None:
+            return Final(rule.final_outcome, f"{result.value} is final")
+        if rule.max_attempts is not None and same_result_count >= rule.max_attempts:
+            return Final(rule.final_outcome, f"{same_result_count} attempts ended {result.value}")
+        if attempts >= self.max_attempts:
+            return Final(Outcome.MAX_ATTEMPTS, f"{attempts} of {self.max_attempts} attempts made")
+        if deadline is not None:
+            require_aware(deadline, "contact deadline")
+        delay = rule.delay * rule.backoff ** (same_result_count - 1)
+
+        def allowed(at: datetime) -> datetime:
+            return hours.next_open(at, tz) if hours is not None and tz is not None else at
+
+        when = allowed(now + delay)
+        if deadline is None or when <= deadline - self.deadline_margin:
+            return RetryAt(when, f"{result.value}: retry after {delay}")
+        latest = deadline - self.deadline_margin
+        earliest = now + min(self.min_delay, delay)
+        for candidate in (allowed(max(earliest, latest)), allowed(earliest)):
+            if candidate <= latest:
+                return RetryAt(candidate, f"{result.value}: last try before the deadline")
+        return Final(Outcome.EXPIRED, f"{result.value}: no retry fits before the deadline")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None, where: str = "retry") -> RetryPolicy:
+        """Build from data: ``max_attempts``, ``min_delay``, ``deadline_margin``,
+        ``message_left_final`` and one key per result (``busy: 5m``, ``rejected: final``, or
+        ``no_answer: {delay: 30m, max_attempts: 3, backoff: 2}``). Durations are seconds or
+        ``90s``/``5m``/``2h``/``1d``. Results not given keep their defaults."""
+        config = dict(config or {})
+        rules = dict(DEFAULT_RULES)
+        kwargs: dict[str, Any] = {}
+        for key, value in config.items():
+            path = f"{where}.{key}"
+            if key == "max_attempts":
+                kwargs[key] = _positive_int(value, path)
+            elif key in ("min_delay", "deadline_margin"):
+                kwargs[key] = parse_duration(value, path)
+            elif key == "message_left_final":
+                if not isinstance(value, bool):
+                    raise PolicyError(f"{path}: expected true or false, got {value!r}")
+                kwargs[key] = value
+            elif key in _RESULT_NAMES:
+                result = CallResult(key)
+                rules[result] = _rule(value, result, rules[result], path)
+            else:
+                names = ", ".join(r.value for r in CallResult)
+                raise PolicyError(f"{path}: unknown key (expected max_attempts, min_delay, "
+                                  f"deadline_margin, message_left_final or one of {names})")
+        return cls(rules=MappingProxyType(rules), **kwargs)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any, where: str) -> timedelta:
+    """Seconds as a number, or a string like ``90s``, ``5m``, ``2h``, ``1d``."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise PolicyError(f"{where}: expected a duration like '5m', got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise PolicyError(f"{where}: expected a duration like '90s', '5m' or '2h', got {value!r}")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise PolicyError(f"{where}: duration {value!r} is negative")
+    return timedelta(seconds=seconds)
+
+
+def _positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PolicyError(f"{where}: expected a whole number of at least 1, got {value!r}")
+    return value
+
+
+_RESULT_NAMES = frozenset(r.value for r in CallResult)
+# The outcome when a result is configured ``final``.
+_FINAL_OUTCOME = {
+    CallResult.ANSWERED: Outcome.ANSWERED,
+    CallResult.ANSWERED_HUMAN: Outcome.ANSWERED,
+    CallResult.REJECTED: Outcome.REJECTED,
+    CallResult.INVALID_NUMBER: Outcome.INVALID_NUMBER,
+}
+
+
+def _rule(value: Any, result: CallResult, default: RetryRule, where: str) -> RetryRule:
+    if isinstance(value, str) and value.strip().lower() == "final":
+        return RetryRule(None, final_outcome=_FINAL_OUTCOME.get(result, Outcome.UNREACHED))
+    if not isinstance(value, Mapping):
+        return RetryRule(parse_duration(value, where), default.max_attempts, default.final_outcome,
+                         default.backoff)
+    unknown = set(value) - {"delay", "max_attempts", "backoff"}
+    if unknown:
+        first = sorted(unknown)[0]
+        raise PolicyError(f"{where}.{first}: unknown key (expected delay, max_attempts, backoff)")
+    delay = default.delay
+    if "delay" in value:
+        delay = parse_duration(value["delay"], f"{where}.delay")
+    max_attempts = _positive_int(value["max_attempts"], f"{where}.max_attempts") \
+        if value.get("max_attempts") is not None else default.max_attempts
+    backoff = value.get("backoff", default.backoff)
+    if isinstance(backoff, bool) or not isinstance(backoff, int | float) or backoff < 1:
+        raise PolicyError(f"{where}.backoff: expected a number of at least 1, got {backoff!r}")
+    return RetryRule(delay, max_attempts, default.final_outcome, float(backoff))

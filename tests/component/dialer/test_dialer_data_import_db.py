@@ -1,0 +1,139 @@
+"""Importing call lists into SQLite and PostgreSQL: good rows stored, rejects reported,
+re-import idempotent, do-not-call numbers marked, malformed files store nothing."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from dialer.call_list_csv import ImportFileError
+from dialer.db import DialerDataError
+from dialer.importer import CampaignSpec, import_csv
+from dialer.models import Campaign, CampaignKind, Contact, ContactEvent, DncEntry, EventKind
+
+NOW = datetime(2025, 3, 1, 0, 0, tzinfo=UTC)
+SPEC = CampaignSpec(kind=CampaignKind.COMPLIANCE_CALLBACK, flow="flows/library/callback.yaml", region="CN")
+GOOD = """phone,first_name,last_name,cooling_off_end,product
+13812345678,Li,Wei,2025-03-01T10:00:00+08:00,Fund A
++86 139 1234 5678,Wang,Fang,2025-03-01T11:00:00,Fund B
+"""
+MIXED = (
+    GOOD
+    + """12345,Bad,Number,2025-03-01T10:00:00+08:00,Fund C
+13712345678,No,Date,,Fund D
+138 1234 5678,Dup,Licate,2025-03-01T10:00:00+08:00,Fund E
+"""
+)
+
+
+def snapshot(engine: Engine) -> list[tuple[object, ...]]:
+    with Session(engine) as session:
+        rows = session.execute(select(Contact).order_by(Contact.phone)).scalars().all()
+        return [(c.id, c.phone, c.row_number, c.source_hash, c.dnc, c.fields, c.window_end) for c in rows]
+
+
+def test_dialer_data_import_stores_good_rows_and_reports_rejects(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_text(MIXED, encoding="utf-8")
+    report = import_csv(engine, "march", path, SPEC, now=NOW)
+    assert (report.rows, report.imported, report.unchanged) == (5, 2, 0)
+    lines = [r.format(path) for r in report.rejects]
+    assert lines[0] == f"{path}:4: phone: '12345' is not a valid number for its country"
+    assert lines[1:] == [
+        f"{path}:5: cooling_off_end: missing (required for compliance callbacks)",
+        f"{path}:6: phone: duplicate of row 2",
+    ]
+    assert report.rejects_file == tmp_path / "calls.rejects.csv"
+    with report.rejects_file.open(encoding="utf-8") as handle:
+        written = list(csv.reader(handle))
+    assert written[0] == [
+        "row",
+        "field",
+        "reason",
+        "phone",
+        "first_name",
+        "last_name",
+        "cooling_off_end",
+        "product",
+    ]
+    assert [r[:2] for r in written[1:]] == [["4", "phone"], ["5", "cooling_off_end"], ["6", "phone"]]
+    assert written[3][3] == "138 1234 5678"
+    with Session(engine) as session:
+        contacts = session.scalars(select(Contact).order_by(Contact.row_number)).all()
+        campaign = session.scalars(select(Campaign)).one()
+    assert campaign.name == "march" and campaign.state == "draft"
+    assert [c.phone for c in contacts] == ["+8613812345678", "+8613912345678"]
+    assert contacts[1].window_start == datetime(2025, 3, 1, 3, 0, tzinfo=UTC)  # naive: Beijing time
+    assert contacts[1].next_attempt_at == contacts[1].window_start
+    assert contacts[0].fields == {"product": "Fund A"}
+    assert all(c.state == "pending" and c.attempts == 0 and not c.dnc for c in contacts)
+
+
+def test_dialer_data_reimport_changes_nothing(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_text(MIXED, encoding="utf-8")
+    import_csv(engine, "march", path, SPEC, now=NOW)
+    before = snapshot(engine)
+    again = import_csv(engine, "march", path, SPEC, now=NOW.replace(day=2))
+    assert (again.imported, again.unchanged, len(again.rejects)) == (0, 2, 3)
+    assert snapshot(engine) == before
+    # A changed row for a number already imported is a reject, not a silent update.
+    path.write_text(GOOD.replace("Fund A", "Fund Z"), encoding="utf-8")
+    changed = import_csv(engine, "march", path, SPEC, now=NOW)
+    assert [r.format("f") for r in changed.rejects] == [
+        "f:2: phone: duplicate: already in the campaign with different data"
+    ]
+    assert snapshot(engine) == before
+    # Clean re-import removes the stale rejects file.
+    path.write_text(GOOD, encoding="utf-8")
+    assert import_csv(engine, "march", path, SPEC, now=NOW).rejects_file is None
+    assert not (tmp_path / "calls.rejects.csv").exists()
+
+
+def test_dialer_data_dnc_numbers_are_kept_but_marked(engine: Engine, tmp_path: Path) -> None:
+    with Session(engine) as session, session.begin():
+        session.add(DncEntry(phone="+8613912345678", reason="asked", added_at=NOW))
+    path = tmp_path / "calls.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    report = import_csv(engine, "march", path, SPEC, now=NOW)
+    assert (report.imported, report.dnc_marked) == (2, 1)
+    with Session(engine) as session:
+        marked = session.scalars(select(Contact).where(Contact.dnc.is_(True))).one()
+        events = session.scalars(select(ContactEvent)).all()
+    assert marked.phone == "+8613912345678"
+    assert [(e.contact_id, e.kind) for e in events] == [(marked.id, EventKind.DNC_MARKED)]
+
+
+def test_dialer_data_malformed_file_stores_nothing(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "calls.csv"
+    good_rows = "".join(f"1381234{i:04d},N{i},X,2025-03-01T10:00:00+08:00,F\n" for i in range(3000))
+    path.write_text(GOOD + good_rows + "13900000000,too,many,fields,here,extra\n", encoding="utf-8")
+    with pytest.raises(ImportFileError, match=r"calls.csv:3004: row has 6 fields but the header has 5"):
+        import_csv(engine, "march", path, SPEC, now=NOW)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Contact)) == 0
+        assert session.scalar(select(func.count()).select_from(Campaign)) == 0
+    assert not (tmp_path / "calls.rejects.csv").exists()
+
+
+def test_dialer_data_import_cannot_change_campaign_kind(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    import_csv(engine, "march", path, SPEC, now=NOW)
+    other = CampaignSpec(kind=CampaignKind.RETENTION, flow="flows/library/retention.yaml")
+    with pytest.raises(DialerDataError, match="campaign 'march' exists with kind compliance_callback"):
+        import_csv(engine, "march", path, other, now=NOW)
+
+
+def test_dialer_data_rejects_file_falls_back(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_text(MIXED, encoding="utf-8")
+    (tmp_path / "calls.rejects.csv").mkdir()  # unwritable even for root
+    report = import_csv(engine, "march", path, SPEC, now=NOW, rejects_fallback_dir=tmp_path / "data")
+    assert report.rejects_file == tmp_path / "data" / "calls.rejects.csv"
+    assert report.imported == 2

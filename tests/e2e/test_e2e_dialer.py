@@ -1,0 +1,288 @@
+"""The dialer calling real ``sipp`` UAS peers through ``run_ivr.py campaign`` and ``dial``."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.sipp_peer import free_port, require_tool, synthesize_caller_audio
+from tests.e2e.conftest import list_recordings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SIP_DIR = ROOT / "tests" / "sip"
+FLOW = ROOT / "flows" / "library" / "compliance_callback.yaml"
+
+
+def run_ivr(data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run_ivr.py"), *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.returncode == 0, f"run_ivr.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def callee(scenario: str, workdir: Path, calls: int) -> tuple[subprocess.Popen[str], int]:
+    """A sipp UAS answering ``calls`` calls the way ``tests/sip/<scenario>.xml`` says."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            require_tool("sipp", "sip-tester"),
+            "-sf",
+            str(SIP_DIR / f"{scenario}.xml"),
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            str(calls),
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            "sipp_errors.log",
+        ],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, port
+
+
+def campaign(tmp_path: Path, *, machine: str = "hangup_retry", max_attempts: int = 2) -> Path:
+    data_dir = tmp_path / "data"
+    cooling_off_end = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    calls = tmp_path / "calls.csv"
+    with calls.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "phone",
+                "first_name",
+                "last_name",
+                "timezone",
+                "cooling_off_end",
+                "product",
+                "amount",
+                "purchase_date",
+                "date_of_birth",
+                "id_last4",
+            ]
+        )
+        writer.writerow(
+            [
+                "+12025550143",
+                "Maria",
+                "Lopez",
+                "America/New_York",
+                cooling_off_end,
+                "the Acme Private Credit Fund",
+                "25000",
+                "2026-11-10",
+                "1980-07-04",
+                "5521",
+            ]
+        )
+    run_ivr(
+        data_dir,
+        "campaign",
+        "import",
+        "callbacks",
+        str(calls),
+        "--kind",
+        "compliance_callback",
+        "--flow",
+        str(FLOW),
+        "--hours",
+        "00:00-23:59",
+        "--max-attempts",
+        str(max_attempts),
+        "--retry",
+        "busy=1s",
+        "--retry",
+        "no_answer=1s",
+        "--retry",
+        "network_failure=1s",
+        "--retry",
+        "answered_machine=1s",
+        "--machine",
+        machine,
+    )
+    run_ivr(data_dir, "campaign", "start", "callbacks")
+    return data_dir
+
+
+def dial(data_dir: Path, port: int, ring_timeout_s: float = 30) -> None:
+    run_ivr(
+        data_dir,
+        "dial",
+        "--until-done",
+        env={
+            "IVR_DIALER__TRUNK_URI": f"sip:{{number}}@127.0.0.1:{port}",
+            "IVR_DIALER__RING_TIMEOUT_S": str(ring_timeout_s),
+            "IVR_SIP__RTP_PORT_START": str(20000 + (port % 200) * 100),
+            "IVR_SIP__RTP_PORT_RANGE": "100",
+        },
+        timeout=240,
+    )
+
+
+def exported(data_dir: Path, tmp_path: Path) -> dict[str, Any]:
+    out = tmp_path / "export.csv"
+    run_ivr(data_dir, "campaign", "export", "callbacks", "--output", str(out))
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1
+    return rows[0]
+
+
+def recordings(data_dir: Path) -> list[dict[str, Any]]:
+    return list_recordings(data_dir)
+
+
+def person_audio(workdir: Path, answer: str, answer_at_s: float) -> None:
+    """person.wav: "Hello?" right after answering, then ``answer`` about ``answer_at_s`` in."""
+    hello = synthesize_caller_audio("Hello?", workdir / "hello.wav", lead_s=0.3, tail_s=0.0)
+    later = synthesize_caller_audio(answer, workdir / "answer.wav", lead_s=answer_at_s - 1.0, tail_s=30.0)
+    subprocess.run(["sox", str(hello), str(later), "-e", "u-law", str(workdir / "person.wav")], check=True)
+
+
+def test_person_who_answers_runs_the_flow_and_its_outcome_is_recorded(tmp_path: Path) -> None:
+    data_dir = campaign(tmp_path)
+    workdir = tmp_path / "callee"
+    workdir.mkdir()
+    person_audio(workdir, "No.", answer_at_s=12.0)  # once asked whether they are Maria Lopez
+    peer, port = callee("uas_person", workdir, calls=1)
+    dial(data_dir, port)
+    assert peer.wait(30) == 0, (workdir / "sipp_errors.log").read_text(errors="replace")
+    row = exported(data_dir, tmp_path)
+    assert (row["state"], row["attempts"], row["last_result"], row["outcome"]) == (
+        "done",
+        "1",
+        "answered_human",
+        "wrong_person",
+    )
+    recs = recordings(data_dir)
+    assert len(recs) == 1 and recs[0]["direction"] == "outbound" and recs[0]["call_id"] == row["recording_id"]
+    assert recs[0]["outcome"] == "wrong_person"
+    assert any("Am I speaking with Maria Lopez" in t["text"] for t in recs[0]["turns"])
+
+
+def test_voicemail_gets_the_message_after_the_beep(tmp_path: Path) -> None:
+    data_dir = campaign(tmp_path, machine="leave_message")
+    workdir = tmp_path / "callee"
+    workdir.mkdir()
+    greeting = synthesize_caller_audio(
+        "Hi, you have reached Maria. I can't take your call right now. Please leave your name, number and a "
+        "short message after the tone, and I will get back to you as soon as I can.",
+        workdir / "greeting.wav",
+        lead_s=0.4,
+        tail_s=0.2,
+    )
+    subprocess.run(
+        [
+            "sox",
+            "-n",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-e",
+            "u-law",
+            str(workdir / "beep.wav"),
+            "synth",
+            "0.6",
+            "sine",
+            "1000",
+            "vol",
+            "0.5",
+            "pad",
+            "0",
+            "30",
+        ],
+        check=True,
+    )
+    subprocess.run(
+        ["sox", str(greeting), str(workdir / "beep.wav"), "-e", "u-law", str(workdir / "voicemail.wav")],
+        check=True,
+    )
+    peer, port = callee("uas_voicemail", workdir, calls=1)
+    dial(data_dir, port)
+    assert peer.wait(30) == 0
+    row = exported(data_dir, tmp_path)
+    assert (row["attempts"], row["last_result"], row["outcome"]) == ("1", "answered_machine", "message_left")
+    recs = recordings(data_dir)
+    assert len(recs) == 1
+    bot = [t for t in recs[0]["turns"] if t["speaker"] == "bot"]
+    assert len(bot) == 1 and "automated call" in bot[0]["text"]
+    assert bot[0]["start_s"] > 8.0  # after the greeting and the beep, not over them
+
+
+@pytest.mark.parametrize(
+    ("scenario", "result", "ring_timeout_s"),
+    [("uas_busy", "busy", 30), ("uas_unavailable", "network_failure", 30), ("uas_no_answer", "no_answer", 3)],
+)
+def test_unanswered_calls_are_retried_then_closed(
+    tmp_path: Path, scenario: str, result: str, ring_timeout_s: float
+) -> None:
+    data_dir = campaign(tmp_path, max_attempts=2)
+    workdir = tmp_path / "callee"
+    workdir.mkdir()
+    peer, port = callee(scenario, workdir, calls=2)
+    dial(data_dir, port, ring_timeout_s=ring_timeout_s)
+    assert peer.wait(30) == 0, (workdir / "sipp_errors.log").read_text(errors="replace")
+    row = exported(data_dir, tmp_path)
+    assert (row["state"], row["attempts"], row["last_result"]) == ("done", "2", result)
+    assert row["outcome"] in {"max_attempts", "unreached"}
+    assert recordings(data_dir) == []
+
+
+def test_retention_callee_who_says_stop_calling_lands_on_the_do_not_call_list(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    calls = tmp_path / "calls.csv"
+    calls.write_text(
+        "phone,first_name,last_name,timezone,topic\n"
+        "+12025550143,Maria,Lopez,America/New_York,that your loan application is not finished\n"
+    )
+    run_ivr(
+        data_dir,
+        "campaign",
+        "import",
+        "winback",
+        str(calls),
+        "--kind",
+        "retention",
+        "--flow",
+        str(ROOT / "flows" / "library" / "retention.yaml"),
+        "--hours",
+        "00:00-23:59",
+    )
+    run_ivr(data_dir, "campaign", "start", "winback")
+    workdir = tmp_path / "callee"
+    workdir.mkdir()
+    person_audio(workdir, "Stop calling me.", answer_at_s=12.5)  # once asked whether they are Maria Lopez
+    peer, port = callee("uas_person", workdir, calls=1)
+    dial(data_dir, port)
+    assert peer.wait(30) == 0
+    out = tmp_path / "export.csv"
+    run_ivr(data_dir, "campaign", "export", "winback", "--output", str(out))
+    with out.open(newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert (row["attempts"], row["last_result"], row["outcome"]) == ("1", "answered_human", "do_not_call")
+    assert "+12025550143" in run_ivr(data_dir, "campaign", "dnc", "list")

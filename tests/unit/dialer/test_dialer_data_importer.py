@@ -1,0 +1,179 @@
+"""Row checks of the call-list importer: pure, no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dialer.call_list_csv import ImportFileError, Reject, read_rows
+from dialer.importer import CampaignSpec, ContactRow, RowParser, parse_column_map
+from dialer.models import CampaignKind
+from ivr.errors import IvrError
+
+HEADER = ["phone", "first_name", "last_name", "timezone", "cooling_off_end", "product", "amount"]
+CALLBACK = CampaignSpec(
+    kind=CampaignKind.COMPLIANCE_CALLBACK, flow="flows/library/callback.yaml", region="CN"
+)
+
+
+def row(**values: str) -> list[str]:
+    base = {
+        "phone": "13812345678",
+        "first_name": "Li",
+        "last_name": "Wei",
+        "timezone": "",
+        "cooling_off_end": "2025-03-01T10:00:00+08:00",
+        "product": "Fund A",
+        "amount": "1000",
+    }
+    base.update(values)
+    return [base[name] for name in HEADER]
+
+
+def good(result: ContactRow | list[Reject]) -> ContactRow:
+    assert isinstance(result, ContactRow), result
+    return result
+
+
+def bad(result: ContactRow | list[Reject]) -> list[tuple[str, str]]:
+    assert isinstance(result, list), result
+    return [(r.field, r.reason) for r in result]
+
+
+def test_dialer_data_row_normalises_number_and_derives_zone() -> None:
+    contact = good(RowParser(HEADER, CALLBACK).parse(2, row(phone="138-1234-5678")))
+    assert contact.phone == "+8613812345678"
+    assert contact.raw_phone == "138-1234-5678"
+    assert contact.timezone == "Asia/Shanghai"
+    assert contact.fields == {"product": "Fund A", "amount": "1000"}
+    start = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
+    assert contact.window_start == start
+    assert contact.window_end == start + timedelta(hours=24)
+
+
+def test_dialer_data_callback_window_is_configurable() -> None:
+    spec = CampaignSpec(
+        kind=CampaignKind.COMPLIANCE_CALLBACK, flow="f", region="CN", callback_window=timedelta(hours=48)
+    )
+    contact = good(RowParser(HEADER, spec).parse(2, row()))
+    assert contact.window_end is not None and contact.window_start is not None
+    assert contact.window_end - contact.window_start == timedelta(hours=48)
+
+
+def test_dialer_data_naive_cooling_off_end_is_callee_local_time() -> None:
+    parser = RowParser(HEADER, CampaignSpec(kind=CampaignKind.COMPLIANCE_CALLBACK, flow="f"))
+    contact = good(parser.parse(2, row(phone="+1 212 555 0123", cooling_off_end="2025-07-01T09:30")))
+    assert contact.timezone == "America/New_York"
+    assert contact.cooling_off_end == datetime(2025, 7, 1, 13, 30, tzinfo=UTC)  # EDT is UTC-4
+
+
+def test_dialer_data_explicit_zone_wins_over_number() -> None:
+    contact = good(RowParser(HEADER, CALLBACK).parse(2, row(timezone="Asia/Urumqi")))
+    assert contact.timezone == "Asia/Urumqi"
+
+
+def test_dialer_data_rejects_each_problem_with_its_field() -> None:
+    parser = RowParser(HEADER, CALLBACK)
+    assert bad(parser.parse(3, row(phone=""))) == [("phone", "missing (required)")]
+    assert bad(parser.parse(4, row(phone="12345")))[0][0] == "phone"
+    assert bad(parser.parse(5, row(phone="not a number")))[0][0] == "phone"
+    problems = bad(parser.parse(6, row(timezone="Mars/Olympus", cooling_off_end="yesterday")))
+    assert [f for f, _ in problems] == ["timezone", "cooling_off_end"]
+    assert "Mars/Olympus" in problems[0][1]
+    assert bad(parser.parse(7, row(cooling_off_end=""))) == [
+        ("cooling_off_end", "missing (required for compliance callbacks)")
+    ]
+
+
+def test_dialer_data_ambiguous_zone_is_rejected_not_guessed() -> None:
+    parser = RowParser(HEADER, CampaignSpec(kind=CampaignKind.RETENTION, flow="f"))
+    problems = bad(parser.parse(2, row(phone="+7 912 345 6789")))  # a Russian mobile range
+    assert problems[0][0] == "timezone"
+    assert "add a timezone column" in problems[0][1]
+    # With the zone given the same number is fine.
+    assert good(parser.parse(3, row(phone="+7 912 345 6789", timezone="Asia/Yekaterinburg")))
+
+
+def test_dialer_data_duplicate_number_in_file_names_first_row() -> None:
+    parser = RowParser(HEADER, CALLBACK)
+    good(parser.parse(2, row()))
+    assert bad(parser.parse(9, row(phone="+86 138 1234 5678"))) == [("phone", "duplicate of row 2")]
+
+
+def test_dialer_data_same_row_hashes_the_same() -> None:
+    a = good(RowParser(HEADER, CALLBACK).parse(2, row()))
+    b = good(RowParser(HEADER, CALLBACK).parse(40, row()))
+    c = good(RowParser(HEADER, CALLBACK).parse(2, row(amount="2000")))
+    assert a.source_hash == b.source_hash != c.source_hash
+
+
+def test_dialer_data_retention_without_dates_is_open_ended() -> None:
+    spec = CampaignSpec(kind=CampaignKind.RETENTION, flow="f", region="CN")
+    contact = good(RowParser(HEADER, spec).parse(2, row(cooling_off_end="")))
+    assert contact.window_start is None and contact.window_end is None
+    assert contact.cooling_off_end is None
+
+
+def test_dialer_data_priority_column() -> None:
+    header = [*HEADER, "priority"]
+    parser = RowParser(header, CALLBACK)
+    assert good(parser.parse(2, [*row(), "5"])).priority == 5
+    assert bad(parser.parse(3, [*row(phone="13912345678"), "high"])) == [
+        ("priority", "'high' is not an integer")
+    ]
+
+
+def test_dialer_data_reject_format() -> None:
+    assert (
+        Reject(7, "phone", "missing (required)").format("calls.csv")
+        == "calls.csv:7: phone: missing (required)"
+    )
+
+
+def test_dialer_data_column_map() -> None:
+    assert parse_column_map(["phone=Mobile", "first_name = Given"]) == {
+        "Mobile": "phone",
+        "Given": "first_name",
+    }
+    with pytest.raises(IvrError, match="NEW=OLD"):
+        parse_column_map(["phone"])
+
+
+def write(tmp_path: Path, content: bytes, name: str = "calls.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+def test_dialer_data_read_rows_numbers_rows_by_file_line(tmp_path: Path) -> None:
+    path = write(tmp_path, b'\xef\xbb\xbfMobile,first_name,note\n1,A,x\n\n2,B,"two\nlines"\n3,C,y\n')
+    header, rows = read_rows(path, {"Mobile": "phone"})
+    assert header == ["phone", "first_name", "note"]
+    assert [(line, values[0]) for line, values in rows] == [(2, "1"), (4, "2"), (6, "3")]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"calls.csv:1: no header row"),
+        (b"name,city\nA,B\n", r"calls.csv:1: header has no 'phone' column \(found: name, city\)"),
+        (b"phone,phone\n1,2\n", r"calls.csv:1: header: column 'phone' appears twice"),
+        (b"phone,name\n1,A\n2,B,extra\n", r"calls.csv:3: row has 3 fields but the header has 2"),
+        (b"phone,name\n1,A\n2\n", r"calls.csv:3: row has 1 fields but the header has 2"),
+        (b"phone,name\n1,Jos\xe9\n", r"calls.csv: not UTF-8 text"),
+        (b'phone,name\n1,"A"B\n', r"calls.csv:2: malformed CSV"),
+        (b'phone,name\n1,A\n2,"B\n', r"calls.csv:\d+: malformed CSV"),
+    ],
+)
+def test_dialer_data_malformed_file_is_a_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
+    path = write(tmp_path, content)
+    with pytest.raises(ImportFileError, match=message):
+        _, rows = read_rows(path, {})
+        list(rows)
+
+
+def test_dialer_data_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ImportFileError, match="cannot open call list"):
+        read_rows(tmp_path / "nope.csv", {})
