@@ -13,7 +13,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -275,6 +275,36 @@ def _placer(settings: Settings) -> CallPlacer:
         ) from exc
     placer: CallPlacer = SipCallPlacer(settings)
     return placer
+
+
+def serve_companion(
+    settings: Settings, campaign: str | None, workers: int
+) -> Callable[[Any, asyncio.Event], Awaitable[int]]:
+    """The dialer as ``serve --dial`` runs it: on the server's SIP hub, until serve stops.
+
+    The database is opened (and upgraded) and the campaign name checked here, before serve
+    starts listening, so a typo fails the command instead of a background task.
+    """
+    if workers < 1:
+        raise DialerDataError(f"--dial-workers {workers}: must be at least 1")
+    engine = open_database(settings.database_url)
+    try:
+        if campaign:
+            DialerStore(engine).campaign(campaign)
+    except BaseException:
+        engine.dispose()
+        raise
+
+    async def run(hub: Any, stop: asyncio.Event) -> int:
+        from ivr.outbound import SipCallPlacer
+
+        try:
+            placer = SipCallPlacer(settings, hub=hub)
+            return await run_dialer(settings, engine, placer, campaign=campaign, workers=workers, stop=stop)
+        finally:
+            engine.dispose()
+
+    return run
 
 
 def cmd_dial(args: argparse.Namespace) -> int:

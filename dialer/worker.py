@@ -190,7 +190,7 @@ class DialerWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dial until ``stop`` is set, then let the calls in progress finish."""
-        log_event("dialer worker started", logger=_LOG, worker=self.config.owner)
+        log_event("dialer.worker_started", logger=_LOG, worker=self.config.owner)
         try:
             while not stop.is_set():
                 await self.tick()
@@ -210,7 +210,7 @@ class DialerWorker:
         finally:
             await self.wait_idle()
             log_event(
-                "dialer worker stopped", logger=_LOG, worker=self.config.owner, placed=self.stats.placed
+                "dialer.worker_stopped", logger=_LOG, worker=self.config.owner, placed=self.stats.placed
             )
 
     def _request(self, lease: Lease) -> CallRequest:
@@ -235,7 +235,7 @@ class DialerWorker:
                 return
             self.stats.placed += 1
             log_event(
-                "dialer call placed",
+                "dialer.call_placed",
                 logger=_LOG,
                 worker=self.config.owner,
                 contact=lease.contact_id,
@@ -251,7 +251,7 @@ class DialerWorker:
         except LeaseLostError:
             self.stats.lost += 1
             log_event(
-                "dialer lease lost", logging.WARNING, _LOG, worker=self.config.owner, contact=lease.contact_id
+                "dialer.lease_lost", logging.WARNING, _LOG, worker=self.config.owner, contact=lease.contact_id
             )
         finally:
             self.pacer.release(self.clock.monotonic())
@@ -270,10 +270,24 @@ class DialerWorker:
         if isinstance(decision, RetryAt):
             payload["retry_at"] = decision.when.isoformat()
             self.events.publish(dialer_topic(lease.campaign, "attempt"), payload)
+            log_event(
+                "dialer.retry",
+                logger=_LOG,
+                contact=lease.contact_id,
+                result=report.result.value,
+                retry_at=payload["retry_at"],
+            )
         else:
             payload["outcome"] = final_outcome(decision, report)
             self.events.publish(dialer_topic(lease.campaign, "attempt"), payload)
             self.events.publish(dialer_topic(lease.campaign, "outcome"), payload)
+            log_event(
+                "dialer.outcome",
+                logger=_LOG,
+                contact=lease.contact_id,
+                result=report.result.value,
+                outcome=payload["outcome"],
+            )
 
     async def _place_with_renewal(self, lease: Lease) -> CallReport:
         started = self.clock.now()
@@ -305,7 +319,7 @@ class DialerWorker:
             raise
         except Exception as exc:  # the placer failed: record it as a network failure and retry
             log_event(
-                "dialer placer failed",
+                "dialer.placer_failed",
                 logging.ERROR,
                 _LOG,
                 worker=self.config.owner,

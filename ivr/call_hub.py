@@ -48,12 +48,16 @@ class CallHub:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._finished: dict[int, asyncio.Future[CallSession]] = {}
         self.stats = HubStats()
+        self._closing = False
+        self._slot_freed = asyncio.Event()
 
     def start(self) -> None:
         self.agent.start(asyncio.get_running_loop())
 
     async def stop(self, grace_s: float) -> None:
         """Hang up every live call (BYE), let sessions close their recordings, stop the agent."""
+        self._closing = True
+        self._slot_freed.set()
         for key, session in list(self.sessions.items()):
             session.request_hangup("shutdown")
             self.agent.hangup(key)
@@ -63,9 +67,32 @@ class CallHub:
             for task in still:
                 task.cancel()
         await asyncio.to_thread(self.agent.stop)
+        for key in list(self._finished):  # placed calls the stopped agent will never report on
+            self._outbound.pop(key, None)
+            self._resolve_unplaced(key, "SIP agent stopped")
+
+    @property
+    def free_slots(self) -> int:
+        """Calls this hub can still take, counting both directions and calls still being placed."""
+        return self.agent.capacity - len(self.sessions) - len(self._outbound)
+
+    async def wait_for_slot(self) -> None:
+        """Wait until a call can be placed without being refused for capacity.
+
+        When ``serve`` also dials, inbound callers and the dialer share one endpoint; the
+        dialer waits for room rather than burning an attempt on a call pjsua would refuse.
+        """
+        while self.free_slots <= 0 and not self._closing:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
 
     def place(self, uri: str, ring_timeout_s: float, factory: SessionFactory) -> asyncio.Future[CallSession]:
-        """Place a call; the future resolves with its session once the call is over."""
+        """Place a call; the future resolves with its session once the call is over.
+
+        Raises OSError once the hub is stopping: nothing would ever report on the call.
+        """
+        if self._closing:
+            raise OSError("the SIP agent is shutting down")
         key = self.agent.place_call(uri, ring_timeout_s)
         self._outbound[key] = factory
         future: asyncio.Future[CallSession] = asyncio.get_running_loop().create_future()
@@ -97,7 +124,7 @@ class CallHub:
         if session is None:
             if isinstance(event, CallEnded):  # failed before it was even offered
                 self._outbound.pop(event.call_key, None)
-                self._resolve_unplaced(event)
+                self._resolve_unplaced(event.call_key, event.reason)
             return
         if isinstance(event, CallConnected):
             task = asyncio.create_task(self._run_session(session, event), name=f"call-{event.call_key}")
@@ -112,14 +139,16 @@ class CallHub:
                 self._resolve(event.call_key, session)
 
     def _resolve(self, key: int, session: CallSession) -> None:
+        self._slot_freed.set()
         future = self._finished.pop(key, None)
         if future is not None and not future.done():
             future.set_result(session)
 
-    def _resolve_unplaced(self, event: CallEnded) -> None:
-        future = self._finished.pop(event.call_key, None)
+    def _resolve_unplaced(self, key: int, reason: str) -> None:
+        self._slot_freed.set()
+        future = self._finished.pop(key, None)
         if future is not None and not future.done():
-            future.set_exception(OSError(event.reason))
+            future.set_exception(OSError(reason))
 
     async def _run_session(self, session: CallSession, connected: CallConnected) -> None:
         key = connected.call_key

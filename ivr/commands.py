@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from config.cli_options import add_common_options, settings_from_args
+from config.settings import ConfigError
 from ivr import logs
 
 
@@ -23,6 +24,15 @@ def add_commands(sub: Any) -> None:
         default=1,
         metavar="N",
         help="run N worker processes on the next N ports; this port redirects (302) callers to them",
+    )
+    serve.add_argument(
+        "--dial",
+        action="store_true",
+        help="also run the outbound dialer in this process, on the same SIP endpoint",
+    )
+    serve.add_argument("--campaign", metavar="NAME", help="with --dial: only this campaign")
+    serve.add_argument(
+        "--dial-workers", type=int, default=1, metavar="N", help="with --dial: dialer loops sharing the trunk"
     )
     serve.set_defaults(func=run_serve)
 
@@ -45,16 +55,24 @@ def run_serve(args: argparse.Namespace) -> int:
         sip__max_concurrent_calls=args.max_calls,
     )
     logs.configure(settings.log_level)
+    if (args.campaign or args.dial_workers != 1) and not args.dial:
+        raise ConfigError("--campaign and --dial-workers only apply with --dial")
     if args.workers > 1:
-        from ivr.worker_pool import run_front
+        from ivr.worker_pool import DialPassthrough, run_front
 
-        return asyncio.run(run_front(settings, args.workers))
+        dial = DialPassthrough(args.campaign, args.dial_workers) if args.dial else None
+        return asyncio.run(run_front(settings, args.workers, config_file=args.config, dial=dial))
+    companion = None
+    if args.dial:
+        from dialer.cli import serve_companion
+
+        companion = serve_companion(settings, args.campaign, args.dial_workers)
 
     async def main() -> int:
         services = await asyncio.to_thread(CallServices.load, settings)
         services.start()
         try:
-            return await IvrServer(settings, services).run()
+            return await IvrServer(settings, services, companion).run()
         finally:
             await services.aclose()
 

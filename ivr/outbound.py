@@ -25,17 +25,27 @@ _SHUTDOWN_GRACE_S = 8.0
 
 
 class SipCallPlacer:
-    """Implements :class:`dialer.worker.CallPlacer`. Starts its SIP agent on first use.
+    """Implements :class:`dialer.worker.CallPlacer`.
 
-    The agent binds ``sip.bind_address`` on an ephemeral port unless ``sip.port`` is set for
-    outbound use by a config file; credentials for the trunk come from ``dialer.*``.
+    Standalone (``dial``), it starts its own SIP agent on first use, bound to
+    ``sip.bind_address`` on an ephemeral port. Given a running ``hub`` (``serve --dial``), it
+    places calls through that process's one endpoint, next to the inbound calls, and leaves
+    the hub's lifetime to its owner. Trunk credentials come from ``dialer.*`` either way.
     """
 
-    def __init__(self, settings: Settings, amd: AmdConfig | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        amd: AmdConfig | None = None,
+        *,
+        hub: CallHub | None = None,
+    ) -> None:
         self.settings = settings
         self.amd = amd or AmdConfig()
-        self._hub: CallHub | None = None
-        self._services: CallServices | None = None
+        self._hub = hub
+        self._services = hub.services if hub is not None else None
+        self._owns_hub = hub is None
+        self._credentials_set = False
         self._flows: dict[str, FlowRepository] = {}
         self._start_lock = asyncio.Lock()
 
@@ -46,14 +56,16 @@ class SipCallPlacer:
                 services.start()
                 hub = CallHub(dataclasses.replace(self.settings.sip, port=0), services)
                 hub.start()
+                self._hub, self._services = hub, services
+            if not self._credentials_set:
                 d = self.settings.dialer
                 if d.trunk_username:
-                    hub.agent.set_trunk_credentials(
+                    self._hub.agent.set_trunk_credentials(
                         f"sip:{d.trunk_username}@{_trunk_host(d.trunk_uri)}",
                         d.trunk_username,
                         d.trunk_password,
                     )
-                self._hub, self._services = hub, services
+                self._credentials_set = True
             return self._hub, self._services
 
     async def _flow(self, services: CallServices, path: str) -> Flow:
@@ -82,6 +94,7 @@ class SipCallPlacer:
                 screening=screening,
             )
 
+        await hub.wait_for_slot()
         started = datetime.now(UTC)
         log_event(
             "outbound.dialing",
@@ -119,6 +132,8 @@ class SipCallPlacer:
         )
 
     async def aclose(self) -> None:
+        if not self._owns_hub:
+            return  # the shared hub belongs to serve, which stops it
         if self._hub is not None:
             await self._hub.stop(_SHUTDOWN_GRACE_S)
         if self._services is not None:

@@ -7,6 +7,11 @@ has room (``486 Busy Here`` when none has), as a SIP redirect server does. It le
 worker's load from the worker's own log lines (``call.offered`` / ``call.released``), and
 counts a redirect as a reservation until the caller arrives (or 10 s pass). Workers share the
 data dir: one catalog of recordings, one TTS cache. SIGTERM is passed on to every worker.
+
+With ``--dial`` every worker also dials (outbound calls need a worker's endpoint too); the
+trunk's ``dialer.max_concurrent_calls`` and ``dialer.calls_per_second`` are split between the
+workers so that together they never exceed them, and the database's leases keep any contact
+out of two calls at once.
 """
 
 from __future__ import annotations
@@ -35,6 +40,20 @@ _READY_TIMEOUT_S = 90.0
 _RUN_IVR = Path(__file__).resolve().parent.parent / "run_ivr.py"
 
 
+@dataclass(frozen=True)
+class DialPassthrough:
+    """``serve --dial`` options handed on to every worker process."""
+
+    campaign: str | None
+    loops: int
+
+
+def trunk_shares(total_calls: int, calls_per_second: float, workers: int) -> list[tuple[int, float]]:
+    """Each worker's (max concurrent calls, calls per second); a worker with 0 calls does not dial."""
+    base, extra = divmod(total_calls, workers)
+    return [(base + (1 if n < extra else 0), calls_per_second / workers) for n in range(workers)]
+
+
 @dataclass
 class _Worker:
     index: int
@@ -52,10 +71,19 @@ class _Worker:
 class WorkerPool:
     """The worker processes and their loads; :meth:`choose` is the redirect policy."""
 
-    def __init__(self, settings: Settings, count: int, flow: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        count: int,
+        flow: str,
+        config_file: str | None = None,
+        dial: DialPassthrough | None = None,
+    ) -> None:
         self.settings = settings
         self.count = count
         self.flow = flow
+        self.config_file = config_file
+        self.dial = dial
         self.capacity = min(settings.sip.max_concurrent_calls, settings.sip.engine_call_limit)
         self.host = settings.sip.public_address or (
             "127.0.0.1" if settings.sip.bind_address in ("", "0.0.0.0") else settings.sip.bind_address
@@ -66,6 +94,8 @@ class WorkerPool:
     def start(self) -> None:
         sip = self.settings.sip
         span = max(sip.rtp_port_range // self.count, 20)
+        d = self.settings.dialer
+        shares = trunk_shares(d.max_concurrent_calls, d.calls_per_second, self.count)
         for index in range(self.count):
             port = sip.port + 1 + index
             env = {
@@ -74,6 +104,13 @@ class WorkerPool:
                 "IVR_SIP__RTP_PORT_RANGE": str(span),
                 "PYTHONUNBUFFERED": "1",
             }
+            extra = ["--config", self.config_file] if self.config_file else []
+            calls, rate = shares[index]
+            if self.dial is not None and calls > 0:
+                env["IVR_DIALER__MAX_CONCURRENT_CALLS"] = str(calls)
+                env["IVR_DIALER__CALLS_PER_SECOND"] = repr(rate)
+                extra += ["--dial", "--dial-workers", str(self.dial.loops)]
+                extra += ["--campaign", self.dial.campaign] if self.dial.campaign else []
             proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -89,6 +126,7 @@ class WorkerPool:
                     self.flow,
                     "--max-calls",
                     str(self.capacity),
+                    *extra,
                 ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -151,9 +189,11 @@ class WorkerPool:
         return codes
 
 
-async def run_front(settings: Settings, workers: int) -> int:
+async def run_front(
+    settings: Settings, workers: int, config_file: str | None = None, dial: DialPassthrough | None = None
+) -> int:
     """The front process: redirect callers to ``workers`` worker processes until SIGTERM."""
-    pool = WorkerPool(settings, workers, str(settings.flow_path))
+    pool = WorkerPool(settings, workers, str(settings.flow_path), config_file, dial)
     await asyncio.to_thread(pool.start)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -90,10 +90,12 @@ def start_ivr(tmp_path: Path) -> Iterator[Any]:
         flow: str | Path = ROOT / "flows" / "library" / "demo.yaml",
         max_calls: int = 20,
         workers: int = 1,
+        data_dir: Path | None = None,
+        extra_args: tuple[str, ...] = (),
         **env: str,
     ) -> IvrProcess:
         port = free_port()
-        data_dir = tmp_path / f"data-{port}"
+        data_dir = data_dir or tmp_path / f"data-{port}"
         environment = dict(os.environ)
         environment.update(
             {
@@ -121,6 +123,7 @@ def start_ivr(tmp_path: Path) -> Iterator[Any]:
                 str(max_calls),
                 "--workers",
                 str(workers),
+                *extra_args,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

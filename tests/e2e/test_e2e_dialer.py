@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ivr.sipp_peer import free_port, require_tool, synthesize_caller_audio
-from tests.e2e.conftest import list_recordings
+from tests.e2e.conftest import list_recordings, place_call
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -36,8 +36,13 @@ def run_ivr(data_dir: Path, *args: str, env: dict[str, str] | None = None, timeo
     return proc.stdout + proc.stderr
 
 
-def callee(scenario: str, workdir: Path, calls: int) -> tuple[subprocess.Popen[str], int]:
-    """A sipp UAS answering ``calls`` calls the way ``tests/sip/<scenario>.xml`` says."""
+def callee(
+    scenario: str, workdir: Path, calls: int, trace: bool = False
+) -> tuple[subprocess.Popen[str], int]:
+    """A sipp UAS answering ``calls`` calls the way ``tests/sip/<scenario>.xml`` says.
+
+    ``trace`` keeps every SIP message it saw in ``workdir/messages.log``.
+    """
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -56,6 +61,7 @@ def callee(scenario: str, workdir: Path, calls: int) -> tuple[subprocess.Popen[s
             "-trace_err",
             "-error_file",
             "sipp_errors.log",
+            *(["-trace_msg", "-message_file", "messages.log"] if trace else []),
         ],
         cwd=workdir,
         stdout=subprocess.PIPE,
@@ -286,3 +292,85 @@ def test_retention_callee_who_says_stop_calling_lands_on_the_do_not_call_list(tm
         (row,) = list(csv.DictReader(handle))
     assert (row["attempts"], row["last_result"], row["outcome"]) == ("1", "answered_human", "do_not_call")
     assert "+12025550143" in run_ivr(data_dir, "campaign", "dnc", "list")
+
+
+def test_serve_with_dial_answers_a_caller_and_works_the_campaign_on_one_endpoint(
+    start_ivr: Any, tmp_path: Path
+) -> None:
+    data_dir = campaign(tmp_path)
+    workdir = tmp_path / "callee"
+    workdir.mkdir()
+    person_audio(workdir, "No.", answer_at_s=12.0)
+    peer, port = callee("uas_person", workdir, calls=1, trace=True)
+    ivr = start_ivr(
+        flow=ROOT / "flows" / "library" / "demo.yaml",
+        data_dir=data_dir,
+        extra_args=("--dial", "--campaign", "callbacks"),
+        IVR_DIALER__TRUNK_URI=f"sip:{{number}}@127.0.0.1:{port}",
+    )
+    # While the dialer's call runs, a caller dials in to the same process.
+    call = place_call(
+        ivr, "caller_speaks", tmp_path / "caller", say="I want to check my balance", lead_s=7.0
+    )
+    assert call.returncode == 0, call.output
+    assert peer.wait(90) == 0, (workdir / "sipp_errors.log").read_text(errors="replace")
+    ivr.wait_for("dialer.outcome", timeout=30)
+    assert ivr.stop() == 0
+    assert ivr.events("serve.stopped")
+    # The campaign's INVITE left from serve's own SIP port: one endpoint for both directions.
+    invite = (workdir / "messages.log").read_text(errors="replace")
+    assert f"Via: SIP/2.0/UDP 127.0.0.1:{ivr.port}" in invite
+    row = exported(data_dir, tmp_path)
+    assert (row["state"], row["attempts"], row["outcome"]) == ("done", "1", "wrong_person")
+    by_direction = {rec["direction"]: rec for rec in recordings(data_dir)}
+    assert set(by_direction) == {"inbound", "outbound"}
+    assert by_direction["inbound"]["outcome"] == "understood"
+    assert by_direction["outbound"]["call_id"] == row["recording_id"]
+
+
+def test_serve_dial_with_an_unknown_campaign_fails_before_listening(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run_ivr.py"),
+            "serve",
+            "--dial",
+            "--campaign",
+            "no-such-campaign",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--sip-port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "no-such-campaign" in proc.stderr
+
+
+def test_serve_workers_with_dial_pass_the_dialer_on_to_the_worker_processes(
+    start_ivr: Any, tmp_path: Path
+) -> None:
+    data_dir = campaign(tmp_path)
+    workdir = tmp_path / "callee"
+    workdir.mkdir()
+    person_audio(workdir, "No.", answer_at_s=12.0)
+    peer, port = callee("uas_person", workdir, calls=1)
+    ivr = start_ivr(
+        data_dir=data_dir,
+        workers=2,
+        extra_args=("--dial",),
+        # One call at a time on this trunk: only one of the two workers may dial.
+        IVR_DIALER__MAX_CONCURRENT_CALLS="1",
+        IVR_DIALER__TRUNK_URI=f"sip:{{number}}@127.0.0.1:{port}",
+    )
+    assert peer.wait(90) == 0, (workdir / "sipp_errors.log").read_text(errors="replace")
+    ivr.wait_for("dialer.outcome", timeout=30)
+    assert len(ivr.events("dialer.worker_started")) == 1
+    assert ivr.stop() == 0
+    row = exported(data_dir, tmp_path)
+    assert (row["state"], row["attempts"], row["outcome"]) == ("done", "1", "wrong_person")
