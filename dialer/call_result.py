@@ -45,6 +45,11 @@ class CallResult(StrEnum):
         """True when the callee's side answered (a person or a machine)."""
         return self in _CONNECTED
 
+    @property
+    def reached_person(self) -> bool:
+        """True when a person (not a machine) answered, so a flow outcome means something."""
+        return self in (CallResult.ANSWERED, CallResult.ANSWERED_HUMAN)
+
 
 _CONNECTED = frozenset({CallResult.ANSWERED, CallResult.ANSWERED_HUMAN, CallResult.ANSWERED_MACHINE})
 

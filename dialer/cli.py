@@ -62,6 +62,14 @@ def add_commands(subparsers: Any) -> None:
         help="retry delay per result, e.g. busy=5m, no_answer=30m, rejected=final",
     )
     imp.add_argument(
+        "--retry-outcome",
+        action="append",
+        default=[],
+        metavar="OUTCOME=DELAY",
+        help="call again when a call ends with this flow outcome, e.g. no_decision=30m "
+        "(compliance callbacks default to no_decision=30m; OUTCOME=final turns that off)",
+    )
+    imp.add_argument(
         "--machine", choices=[m.value for m in MachinePolicy], default=MachinePolicy.HANGUP_RETRY
     )
 
@@ -149,11 +157,24 @@ def _retry_config(args: argparse.Namespace) -> dict[str, Any]:
         "message_left_final": args.machine == MachinePolicy.LEAVE_MESSAGE,
     }
     for item in args.retry:
-        result, sep, delay = item.partition("=")
-        if not sep or not result.strip() or not delay.strip():
-            raise DialerDataError(f"--retry {item!r}: expected RESULT=DELAY, e.g. busy=5m")
-        config[result.strip()] = delay.strip()
+        result, delay = _pair(item, "--retry", "RESULT=DELAY, e.g. busy=5m")
+        config[result] = delay
+    # The order takes effect only once a callback confirms it: a callee who hung up before
+    # deciding is called again (within the window and the attempt cap) unless told otherwise.
+    outcomes = {"no_decision": "30m"} if args.kind == CampaignKind.COMPLIANCE_CALLBACK else {}
+    for item in args.retry_outcome:
+        outcome, delay = _pair(item, "--retry-outcome", "OUTCOME=DELAY, e.g. no_decision=30m")
+        outcomes[outcome] = delay
+    if outcomes:
+        config["outcomes"] = outcomes
     return config
+
+
+def _pair(item: str, option: str, expected: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise DialerDataError(f"{option} {item!r}: expected {expected}")
+    return key.strip(), value.strip()
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -74,6 +74,8 @@ class EventKind(enum.StrEnum):
     DNC_MARKED = "dnc_marked"
     DNC_CLEARED = "dnc_cleared"
     LEASE_RECLAIMED = "lease_reclaimed"
+    CALLBACK = "callback"
+    """The callee asked to be called back; the detail says when and when the call is due."""
 
 
 def utcnow() -> datetime:

@@ -8,12 +8,16 @@ past the deadline, the policy squeezes in one last try (no sooner than ``min_del
 
 Defaults suit compliance callbacks: busy 5 min, no answer 30 min, machine 60 min, network
 failure 2 min, rejected once more after 60 min, invalid numbers final at once, 5 attempts.
+
+A person answering usually ends the contact with the flow's outcome. ``outcome_rules`` name
+flow outcomes that call again instead, e.g. ``no_decision`` (the callee hung up before the
+order was confirmed); when such a rule stops, the flow's outcome stays the contact's outcome.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from types import MappingProxyType
@@ -90,6 +94,12 @@ class RetryPolicy:
     """A retry must start at least this long before the deadline (ring time plus the call)."""
     message_left_final: bool = False
     """True: a message left on a machine ends the contact with ``message_left``."""
+    outcome_rules: Mapping[str, RetryRule] = field(default_factory=lambda: MappingProxyType({}))
+    """Flow outcomes (of answered calls) that are retried, keyed by outcome name."""
+    callback_outcome: str = "callback_requested"
+    """The flow outcome by which a callee asks to be called back at a time (``callback_at``)."""
+    max_callback_requests: int = 2
+    """How many call-back requests of one contact are honoured before its outcome is final."""
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -111,56 +121,96 @@ class RetryPolicy:
         hours: CallingHours | None = None,
         tz: str | tzinfo | None = None,
         message_left: bool = False,
+        flow_outcome: str | None = None,
+        requested_at: datetime | None = None,
     ) -> Decision:
         """Decide after an attempt that ended with ``result`` at ``now``.
 
         ``attempts`` counts attempts made so far, this one included; ``same_result_count``
-        how many of them ended with ``result``. With ``hours`` and ``tz`` the retry is moved
-        into the callee's calling hours.
+        how many of them ended with ``result`` (or, for a retried flow outcome, with that
+        ``flow_outcome``). With ``hours`` and ``tz`` the retry is moved into the callee's
+        calling hours. ``requested_at`` is when the callee asked to be called back (with the
+        ``callback_outcome`` flow outcome): the next call is placed then, or as close before
+        the deadline as fits.
         """
         require_aware(now, "retry decision time")
         if attempts < 0 or same_result_count < 1:
             raise PolicyError(f"attempts {attempts} / same_result_count {same_result_count} out of range")
         if hours is not None and tz is None:
             raise PolicyError("retry policy: calling hours given without the callee's time zone")
-        rule = self.rules[result]
-        if result is CallResult.ANSWERED_MACHINE and message_left and self.message_left_final:
-            return Final(Outcome.MESSAGE_LEFT, "message left on answering machine")
-        if rule.delay is None:
-            return Final(rule.final_outcome, f"{result.value} is final")
-        if rule.max_attempts is not None and same_result_count >= rule.max_attempts:
-            return Final(rule.final_outcome, f"{same_result_count} attempts ended {result.value}")
-        if attempts >= self.max_attempts:
-            return Final(Outcome.MAX_ATTEMPTS, f"{attempts} of {self.max_attempts} attempts made")
         if deadline is not None:
             require_aware(deadline, "contact deadline")
-        delay = rule.delay * rule.backoff ** (same_result_count - 1)
 
         def allowed(at: datetime) -> datetime:
             return hours.next_open(at, tz) if hours is not None and tz is not None else at
 
-        when = allowed(now + delay)
+        if result.reached_person and flow_outcome == self.callback_outcome and requested_at is not None:
+            require_aware(requested_at, "requested call-back time")
+            if same_result_count > self.max_callback_requests:
+                return Final(Outcome.ANSWERED, f"{same_result_count} call-backs requested, "
+                                               f"{self.max_callback_requests} are honoured")
+            asked = requested_at.isoformat()
+            return self._schedule(allowed(max(requested_at, now + self.min_delay)), now,
+                                  shortest=self.min_delay, deadline=deadline, allowed=allowed,
+                                  reason=f"call-back requested for {asked}")
+        rule = self.rules[result]
+        label = result.value
+        if result.reached_person and flow_outcome and flow_outcome in self.outcome_rules:
+            rule, label = self.outcome_rules[flow_outcome], flow_outcome
+        if result is CallResult.ANSWERED_MACHINE and message_left and self.message_left_final:
+            return Final(Outcome.MESSAGE_LEFT, "message left on answering machine")
+        if rule.delay is None:
+            return Final(rule.final_outcome, f"{label} is final")
+        if rule.max_attempts is not None and same_result_count >= rule.max_attempts:
+            return Final(rule.final_outcome, f"{same_result_count} attempts ended {label}")
+        if attempts >= self.max_attempts:
+            return Final(Outcome.MAX_ATTEMPTS, f"{attempts} of {self.max_attempts} attempts made")
+        delay = rule.delay * rule.backoff ** (same_result_count - 1)
+        return self._schedule(allowed(now + delay), now, shortest=min(self.min_delay, delay),
+                              deadline=deadline, allowed=allowed, reason=f"{label}: retry after {delay}",
+                              label=label)
+
+    def _schedule(
+        self,
+        when: datetime,
+        now: datetime,
+        *,
+        shortest: timedelta,
+        deadline: datetime | None,
+        allowed: Callable[[datetime], datetime],
+        reason: str,
+        label: str = "call-back",
+    ) -> Decision:
+        """``when`` if it is early enough for the deadline, else one last try squeezed in before it."""
         if deadline is None or when <= deadline - self.deadline_margin:
-            return RetryAt(when, f"{result.value}: retry after {delay}")
+            return RetryAt(when, reason)
         latest = deadline - self.deadline_margin
-        earliest = now + min(self.min_delay, delay)
+        earliest = now + shortest
         for candidate in (allowed(max(earliest, latest)), allowed(earliest)):
             if candidate <= latest:
-                return RetryAt(candidate, f"{result.value}: last try before the deadline")
-        return Final(Outcome.EXPIRED, f"{result.value}: no retry fits before the deadline")
+                return RetryAt(candidate, f"{label}: last try before the deadline")
+        return Final(Outcome.EXPIRED, f"{label}: no retry fits before the deadline")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None, where: str = "retry") -> RetryPolicy:
         """Build from data: ``max_attempts``, ``min_delay``, ``deadline_margin``,
-        ``message_left_final`` and one key per result (``busy: 5m``, ``rejected: final``, or
-        ``no_answer: {delay: 30m, max_attempts: 3, backoff: 2}``). Durations are seconds or
-        ``90s``/``5m``/``2h``/``1d``. Results not given keep their defaults."""
+        ``message_left_final``, one key per result (``busy: 5m``, ``rejected: final``, or
+        ``no_answer: {delay: 30m, max_attempts: 3, backoff: 2}``) and ``outcomes``, flow
+        outcomes to retry in the same forms (``{no_decision: 30m}``; ``final`` drops one).
+        Durations are seconds or ``90s``/``5m``/``2h``/``1d``. Results not given keep their
+        defaults."""
         config = dict(config or {})
         rules = dict(DEFAULT_RULES)
         kwargs: dict[str, Any] = {}
         for key, value in config.items():
             path = f"{where}.{key}"
-            if key == "max_attempts":
+            if key == "outcomes":
+                kwargs["outcome_rules"] = _outcome_rules(value, path)
+            elif key == "max_callback_requests":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise PolicyError(f"{path}: expected a whole number of at least 0, got {value!r}")
+                kwargs[key] = value
+            elif key == "max_attempts":
                 kwargs[key] = _positive_int(value, path)
             elif key in ("min_delay", "deadline_margin"):
                 kwargs[key] = parse_duration(value, path)
@@ -174,7 +224,8 @@ class RetryPolicy:
             else:
                 names = ", ".join(r.value for r in CallResult)
                 raise PolicyError(f"{path}: unknown key (expected max_attempts, min_delay, "
-                                  f"deadline_margin, message_left_final or one of {names})")
+                                  f"deadline_margin, message_left_final, outcomes, "
+                                  f"max_callback_requests or one of {names})")
         return cls(rules=MappingProxyType(rules), **kwargs)
 
 
@@ -235,3 +286,22 @@ def _rule(value: Any, result: CallResult, default: RetryRule, where: str) -> Ret
     if isinstance(backoff, bool) or not isinstance(backoff, int | float) or backoff < 1:
         raise PolicyError(f"{where}.backoff: expected a number of at least 1, got {backoff!r}")
     return RetryRule(delay, max_attempts, default.final_outcome, float(backoff))
+
+
+_OUTCOME_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_NO_RETRY = RetryRule(None, final_outcome=Outcome.ANSWERED)
+
+
+def _outcome_rules(value: Any, where: str) -> Mapping[str, RetryRule]:
+    if not isinstance(value, Mapping):
+        raise PolicyError(f"{where}: expected a mapping of flow outcome to delay, e.g. {{no_decision: 30m}}")
+    rules: dict[str, RetryRule] = {}
+    for name, rule in value.items():
+        if not isinstance(name, str) or not _OUTCOME_NAME.match(name):
+            raise PolicyError(f"{where}.{name}: not a flow outcome name (lower case, digits, _)")
+        if name == Outcome.DO_NOT_CALL.value:
+            raise PolicyError(f"{where}.{name}: a callee who asked not to be called is never called again")
+        parsed = _rule(rule, CallResult.ANSWERED_HUMAN, _NO_RETRY, f"{where}.{name}")
+        if parsed.delay is not None:
+            rules[name] = parsed
+    return MappingProxyType(rules)

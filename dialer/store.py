@@ -16,10 +16,12 @@ be, so it drops out of the next scan instead of being read again and again.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -32,6 +34,8 @@ from dialer.models import Attempt, Campaign, CampaignState, Contact, ContactEven
 from dialer.retry_policy import Decision, Final, RetryAt, RetryPolicy
 from dialer.scheduler import CampaignKind, CampaignPolicy, ContactSlot, Reason, expired, is_dialable
 
+_LOG = logging.getLogger("ivr.dialer.store")
+
 WORKER_LOST = "worker_lost"
 """``attempts.result`` of a call whose worker died before reporting it."""
 DO_NOT_CALL_OUTCOME = "do_not_call"
@@ -43,10 +47,33 @@ class LeaseLostError(DialerDataError):
 
 
 def final_outcome(decision: Final, report: AttemptReport) -> str:
-    """The contact's outcome: the flow's, when a person answered and the flow set one."""
+    """The contact's outcome: the flow's, when a person answered and the flow set one.
+
+    A deadline that left no room for the call a callee needed (a call-back they asked for, a
+    retry after they hung up undecided) makes it ``expired`` whatever the flow said.
+    """
+    if decision.outcome is Outcome.EXPIRED:
+        return decision.outcome.value
     if report.result.connected and report.flow_outcome:
         return report.flow_outcome
     return decision.outcome.value
+
+
+def callee_local_time(text: str | None, tz: str) -> datetime | None:
+    """``YYYY-MM-DDTHH:MM`` on the callee's clock as an aware time; None when absent or unreadable.
+
+    An unreadable time (a flow that set it wrongly) must not lose the call's outcome: the
+    contact is then treated as if no time had been asked for.
+    """
+    if not text:
+        return None
+    try:
+        local = datetime.fromisoformat(text)
+        zone = ZoneInfo(tz)
+    except (ValueError, ZoneInfoNotFoundError):
+        _LOG.warning("ignoring call-back time %r (time zone %s): not YYYY-MM-DDTHH:MM", text, tz)
+        return None
+    return local.replace(tzinfo=zone) if local.tzinfo is None else local
 
 
 @dataclass(frozen=True)
@@ -94,6 +121,8 @@ class AttemptReport:
     recording_id: str | None = None
     message_left: bool = False
     """True when a message was left on an answering machine."""
+    callback_at: str | None = None
+    """When the callee asked to be called back, in their local time (``YYYY-MM-DDTHH:MM``)."""
 
 
 def campaign_policy(campaign: Campaign) -> CampaignPolicy:
@@ -317,6 +346,11 @@ class DialerStore:
             if isinstance(decision, RetryAt):
                 contact.next_attempt_at = decision.when
                 self._unlease(contact, ContactState.PENDING)
+                if report.callback_at and report.flow_outcome == campaign_policy(camp).retry.callback_outcome:
+                    detail = f"asked for {report.callback_at} local; calling at {decision.when.isoformat()}"
+                    session.add(
+                        ContactEvent(contact_id=contact.id, at=now, kind=EventKind.CALLBACK, detail=detail)
+                    )
             else:
                 outcome = final_outcome(decision, report)
                 if report.flow_outcome == DO_NOT_CALL_OUTCOME:
@@ -330,10 +364,19 @@ class DialerStore:
         if report.flow_outcome == DO_NOT_CALL_OUTCOME:
             return Final(Outcome.DO_NOT_CALL, "the callee asked not to be called again")
         policy = campaign_policy(camp)
+        retried_outcome = report.result.reached_person and (
+            report.flow_outcome in policy.retry.outcome_rules
+            or report.flow_outcome == policy.retry.callback_outcome
+        )
         same = session.scalar(
             select(func.count())
             .select_from(Attempt)
-            .where(Attempt.contact_id == contact.id, Attempt.result == report.result.value)
+            .where(
+                Attempt.contact_id == contact.id,
+                Attempt.flow_outcome == report.flow_outcome
+                if retried_outcome
+                else Attempt.result == report.result.value,
+            )
         )
         return policy.retry.decide(
             report.result,
@@ -344,6 +387,8 @@ class DialerStore:
             hours=policy.hours,
             tz=contact.timezone,
             message_left=report.message_left,
+            flow_outcome=report.flow_outcome,
+            requested_at=callee_local_time(report.callback_at, contact.timezone),
         )
 
     @staticmethod

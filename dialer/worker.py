@@ -215,7 +215,12 @@ class DialerWorker:
 
     def _request(self, lease: Lease) -> CallRequest:
         variables = {str(k): str(v) for k, v in lease.fields.items()}
-        variables.update(first_name=lease.first_name, last_name=lease.last_name, campaign=lease.campaign)
+        variables.update(
+            first_name=lease.first_name,
+            last_name=lease.last_name,
+            campaign=lease.campaign,
+            timezone=lease.timezone,  # the flow's "today" and "tomorrow" are the callee's
+        )
         return CallRequest(
             contact_id=lease.contact_id,
             number=lease.phone,

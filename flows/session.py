@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows import slots
 from flows.actions import (
@@ -88,6 +89,13 @@ class FlowSession:
         self._spoken: list[Play] = []
         self._question: list[Play] = []
         self._now = now or datetime.now(UTC)
+        self._zone = _callee_zone(self.variables.get("contact"))
+
+    @property
+    def local_today(self) -> str:
+        """The callee's date (``contact.timezone`` when known, else UTC): "tomorrow" is theirs."""
+        now = self._now if self._now.tzinfo is not None else self._now.replace(tzinfo=UTC)
+        return now.astimezone(self._zone).date().isoformat()
 
     # -- public protocol ------------------------------------------------------------------
 
@@ -156,7 +164,7 @@ class FlowSession:
         return {
             **self.variables,
             "now": now,
-            "today": now.date().isoformat(),
+            "today": self.local_today,
             "outcome": self.outcome,
             "is_open": is_open,
             "is_holiday": is_holiday,
@@ -268,7 +276,7 @@ class FlowSession:
             else:
                 self._confirmation(yes, out)
             return
-        answer = interpret(self.flow, self.step, text, self._now.date())
+        answer = interpret(self.flow, self.step, text, date.fromisoformat(self.local_today))
         if answer is None:
             self._failed("no_match", out)
             return
@@ -454,3 +462,13 @@ class FlowSession:
             self._run(ask.yes if answer.value else ask.no, out)
         else:
             self._run(ask.next, out)
+
+
+def _callee_zone(contact: Any) -> tzinfo:
+    name = contact.get("timezone") if isinstance(contact, Mapping) else None
+    if isinstance(name, str) and name:
+        try:
+            return ZoneInfo(name)
+        except (ValueError, ZoneInfoNotFoundError):
+            pass  # an unknown zone must not break the call: dates fall back to UTC
+    return UTC

@@ -109,6 +109,8 @@ class CallSession:
         self.ended: CallEnded | None = None
         self.recording: RecordingInfo | None = None
         self.outcome = ""
+        self.flow_variables: dict[str, object] = {}
+        """The flow's variables when the call ended (e.g. ``callback_at`` for the dialer)."""
         self._control_events: deque[DtmfReceived | CallEnded | str] = deque()
         self._wake = asyncio.Event()
         self._prompts = PromptQueue()
@@ -196,6 +198,7 @@ class CallSession:
             end = self._utc(self.ended.at) if self.ended else datetime.now(UTC)
             if flow_started:
                 self.outcome = self.flow.outcome or self.outcome
+                self.flow_variables = dict(self.flow.variables)
             loop = asyncio.get_running_loop()
             self.recording = await loop.run_in_executor(
                 self.services.executor, self.recorder.close, end, self.outcome

@@ -129,6 +129,7 @@ class SipCallPlacer:
             flow_outcome=None if machine else (session.outcome or None),
             recording_id=session.recording.call_id,
             message_left=session.message_left,
+            callback_at=None if machine else str(session.flow_variables.get("callback_at") or "") or None,
         )
 
     async def aclose(self) -> None:

@@ -45,6 +45,7 @@ class Scripted:
     sip_status: int | None = None
     seconds: float = 0.0
     message_left: bool = False
+    callback_at: str | None = None
 
 
 class ScriptedPlacer:
@@ -77,6 +78,7 @@ class ScriptedPlacer:
                 flow_outcome=step.flow_outcome,
                 recording_id=f"rec-{request.contact_id}-{len(self.requests)}",
                 message_left=step.message_left,
+                callback_at=step.callback_at,
             )
         finally:
             self.live.discard(request.contact_id)

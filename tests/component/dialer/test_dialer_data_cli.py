@@ -56,7 +56,13 @@ def test_dialer_data_cli_campaign_lifecycle(tmp_path: Path, capsys: pytest.Captu
         stored = DialerStore(engine).campaign("march")
     finally:
         engine.dispose()
-    assert stored.retry == {"max_attempts": 5, "message_left_final": True, "busy": "10m"}
+    # A callback whose callee hangs up undecided is called again by default.
+    assert stored.retry == {
+        "max_attempts": 5,
+        "message_left_final": True,
+        "busy": "10m",
+        "outcomes": {"no_decision": "30m"},
+    }
     assert stored.calling_hours == {"default": "09:00-21:00", "holidays": ["2030-10-01"]}
     assert stored.machine_policy == "leave_message"
 
@@ -111,6 +117,13 @@ def test_dialer_data_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (tmp_path / "calls.csv").write_text(CALLS, encoding="utf-8")
     assert run(data, "campaign", "import", "x", str(tmp_path / "calls.csv"), *bad_retry) == 2
     assert "retry.bussy: unknown key" in capsys.readouterr().out
+    for bad, message in (
+        ("no_decision", "--retry-outcome 'no_decision': expected OUTCOME=DELAY"),
+        ("no_decision=soon", "retry.outcomes.no_decision: expected a duration"),
+    ):
+        options = ["--kind", "retention", "--flow", "f.yaml", "--retry-outcome", bad]
+        assert run(data, "campaign", "import", "x", str(tmp_path / "calls.csv"), *options) == 2
+        assert message in capsys.readouterr().out
     bad_hours = ["--kind", "retention", "--flow", "f.yaml", "--hours", "21:00-09:00"]
     (tmp_path / "calls.csv").write_text(CALLS, encoding="utf-8")
     assert run(data, "campaign", "import", "x", str(tmp_path / "calls.csv"), *bad_hours) == 2

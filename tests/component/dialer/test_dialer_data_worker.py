@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from dialer.call_result import CallResult
-from dialer.models import CampaignState, Contact
+from dialer.models import CampaignState, Contact, ContactEvent
 from dialer.pacing import Pacer
 from dialer.store import DialerStore
 from dialer.worker import DialerWorker, SystemClock, WorkerConfig
@@ -64,6 +64,71 @@ def test_dialer_data_worker_runs_campaign_with_retries(engine: Engine) -> None:
     assert first.variables["product"] == "Fund A" and first.variables["campaign"] == "march"
     assert placer.double_calls == []
     assert worker.stats.results == {"answered_human": 2, "busy": 1, "no_answer": 3}
+
+
+def test_dialer_data_worker_calls_again_after_a_retried_flow_outcome(engine: Engine) -> None:
+    """A callee who hung up before deciding (no_decision) is called back; the second call confirms."""
+    cid = make_campaign(
+        engine,
+        calling_hours=ALWAYS_OPEN,
+        retry={"outcomes": {"no_decision": {"delay": "10m", "max_attempts": 2}}},
+    )
+    add_contacts(engine, cid, 2)
+    a, b = "+8613800000000", "+8613800000001"
+    undecided = Scripted(CallResult.ANSWERED_HUMAN, "no_decision", 200)
+    clock = FakeClock(T0)
+    placer = ScriptedPlacer(clock, {a: [undecided, ANSWER], b: [undecided] * 3})
+    worker = DialerWorker(
+        DialerStore(engine, timedelta(minutes=5)),
+        Pacer(max_concurrent=2, calls_per_second=100.0, burst=5),
+        placer,
+        clock,
+        WorkerConfig(owner="w"),
+    )
+
+    async def scenario() -> None:
+        for _ in range(3):
+            await worker.tick()
+            await worker.wait_idle()
+            clock.advance(600)
+
+    asyncio.run(scenario())
+    # b: two calls ended no_decision, the rule's cap: the flow's outcome stays the contact's.
+    assert outcomes(engine) == {a: ("done", "confirmed", 2), b: ("done", "no_decision", 2)}
+    assert len(placer.requests) == 4
+
+
+def test_dialer_data_worker_calls_back_when_the_callee_asked(engine: Engine) -> None:
+    cid = make_campaign(engine, calling_hours=ALWAYS_OPEN)
+    (contact_id,) = add_contacts(engine, cid, 1)  # Asia/Shanghai; T0 is 14:00 there
+    asks = Scripted(CallResult.ANSWERED_HUMAN, "callback_requested", 200, callback_at="2025-03-03T17:30")
+    clock = FakeClock(T0)
+    placer = ScriptedPlacer(clock, {"+8613800000000": [asks, ANSWER]})
+    worker = DialerWorker(
+        DialerStore(engine, timedelta(minutes=5)),
+        Pacer(max_concurrent=1, calls_per_second=100.0),
+        placer,
+        clock,
+        WorkerConfig(owner="w"),
+    )
+    due = T0 + timedelta(hours=3, minutes=30)  # 17:30 in Shanghai
+
+    async def scenario() -> None:
+        await worker.tick()
+        await worker.wait_idle()
+        with Session(engine) as session:
+            contact = session.get_one(Contact, contact_id)
+            assert (contact.state, contact.next_attempt_at) == ("pending", due)
+            event = session.scalars(select(ContactEvent).where(ContactEvent.kind == "callback")).one()
+            assert "asked for 2025-03-03T17:30 local" in event.detail
+        clock.advance(3 * 3600 + 29 * 60)
+        assert await worker.tick() == 0  # not before the time asked for
+        clock.advance(60)
+        assert await worker.tick() == 1
+        await worker.wait_idle()
+
+    asyncio.run(scenario())
+    assert outcomes(engine) == {"+8613800000000": ("done", "confirmed", 2)}
 
 
 def test_dialer_data_worker_honours_concurrency_and_pause(engine: Engine) -> None:

@@ -131,6 +131,10 @@ def test_from_config_overrides_and_final() -> None:
     ({"max_attempts": "3"}, "retry.max_attempts: expected a whole number"),
     ({"busy": -5}, "retry.busy: duration -5 is negative"),
     ({"message_left_final": "yes"}, "retry.message_left_final: expected true or false"),
+    ({"outcomes": ["no_decision"]}, "retry.outcomes: expected a mapping"),
+    ({"outcomes": {"No Decision": "5m"}}, "retry.outcomes.No Decision: not a flow outcome name"),
+    ({"outcomes": {"no_decision": "soon"}}, "retry.outcomes.no_decision: expected a duration"),
+    ({"outcomes": {"do_not_call": "1d"}}, "retry.outcomes.do_not_call: a callee who asked"),
 ])
 def test_bad_config_names_the_key(config: dict[str, object], message: str) -> None:
     with pytest.raises(PolicyError, match=message):
@@ -149,3 +153,86 @@ def test_inputs_are_checked() -> None:
         RetryPolicy().decide(CallResult.BUSY, 1, datetime(2025, 1, 1))
     with pytest.raises(PolicyError, match="without the callee's time zone"):
         RetryPolicy().decide(CallResult.BUSY, 1, NOW, hours=CallingHours())
+
+
+def test_a_retried_flow_outcome_calls_again_then_keeps_the_flow_outcome() -> None:
+    policy = RetryPolicy.from_config({"outcomes": {"no_decision": {"delay": "30m", "max_attempts": 2}}})
+    first = policy.decide(CallResult.ANSWERED_HUMAN, 1, NOW, flow_outcome="no_decision")
+    assert first == RetryAt(NOW + 30 * MIN, "no_decision: retry after 0:30:00")
+    second = policy.decide(CallResult.ANSWERED_HUMAN, 2, NOW, flow_outcome="no_decision", same_result_count=2)
+    assert isinstance(second, Final) and second.reason == "2 attempts ended no_decision"
+    # Any other flow outcome of an answered call is final, as before.
+    confirmed = policy.decide(CallResult.ANSWERED_HUMAN, 1, NOW, flow_outcome="confirmed")
+    assert isinstance(confirmed, Final) and confirmed.outcome is Outcome.ANSWERED
+
+
+def test_a_retried_flow_outcome_respects_the_deadline_and_the_total_cap() -> None:
+    policy = RetryPolicy.from_config({"max_attempts": 3, "outcomes": {"no_decision": "2h"}})
+    squeezed = policy.decide(
+        CallResult.ANSWERED_HUMAN, 1, NOW, flow_outcome="no_decision", deadline=NOW + 60 * MIN
+    )
+    assert squeezed == RetryAt(NOW + 55 * MIN, "no_decision: last try before the deadline")
+    capped = policy.decide(CallResult.ANSWERED_HUMAN, 3, NOW, flow_outcome="no_decision")
+    assert isinstance(capped, Final) and capped.outcome is Outcome.MAX_ATTEMPTS
+
+
+def test_a_flow_outcome_on_a_machine_is_not_a_flow_outcome_retry() -> None:
+    policy = RetryPolicy.from_config({"outcomes": {"no_decision": "5m"}, "answered_machine": "final"})
+    machine = policy.decide(CallResult.ANSWERED_MACHINE, 1, NOW, flow_outcome="no_decision")
+    assert isinstance(machine, Final) and machine.outcome is Outcome.UNREACHED
+
+
+def test_final_drops_a_flow_outcome_retry() -> None:
+    assert RetryPolicy.from_config({"outcomes": {"no_decision": "final"}}).outcome_rules == {}
+
+
+def test_a_requested_call_back_is_placed_at_the_time_asked_for() -> None:
+    asked = NOW + timedelta(hours=20)
+    decision = RetryPolicy().decide(
+        CallResult.ANSWERED_HUMAN, 5, NOW, flow_outcome="callback_requested", requested_at=asked
+    )
+    # Even at the total attempt cap: the callee asked for it, it is not a failed attempt.
+    assert decision == RetryAt(asked, f"call-back requested for {asked.isoformat()}")
+
+
+def test_a_call_back_asked_for_in_the_past_or_outside_hours_is_moved() -> None:
+    policy = RetryPolicy()
+    soon = policy.decide(
+        CallResult.ANSWERED_HUMAN, 1, NOW, flow_outcome="callback_requested", requested_at=NOW - 60 * MIN
+    )
+    assert isinstance(soon, RetryAt) and soon.when == NOW + policy.min_delay
+    hours = CallingHours.from_config({"default": "09:00-21:00"})
+    night = datetime(2025, 6, 4, 23, 30, tzinfo=UTC)
+    moved = policy.decide(
+        CallResult.ANSWERED_HUMAN, 1, NOW, flow_outcome="callback_requested", requested_at=night,
+        hours=hours, tz="UTC",
+    )
+    assert isinstance(moved, RetryAt) and moved.when == datetime(2025, 6, 5, 9, 0, tzinfo=UTC)
+
+
+def test_a_call_back_after_the_deadline_is_squeezed_before_it_or_expires() -> None:
+    policy = RetryPolicy()
+    deadline = NOW + timedelta(hours=3)
+    squeezed = policy.decide(
+        CallResult.ANSWERED_HUMAN, 1, NOW, flow_outcome="callback_requested",
+        requested_at=NOW + timedelta(days=2), deadline=deadline,
+    )
+    assert squeezed == RetryAt(deadline - policy.deadline_margin, "call-back: last try before the deadline")
+    too_late = policy.decide(
+        CallResult.ANSWERED_HUMAN, 1, NOW, flow_outcome="callback_requested",
+        requested_at=NOW + timedelta(days=2), deadline=NOW + timedelta(minutes=4),
+    )
+    assert isinstance(too_late, Final) and too_late.outcome is Outcome.EXPIRED
+
+
+def test_call_back_requests_are_honoured_up_to_the_limit() -> None:
+    policy = RetryPolicy.from_config({"max_callback_requests": 1})
+    asked = NOW + timedelta(hours=2)
+    assert isinstance(policy.decide(CallResult.ANSWERED_HUMAN, 1, NOW, flow_outcome="callback_requested",
+                                    requested_at=asked), RetryAt)
+    second = policy.decide(CallResult.ANSWERED_HUMAN, 2, NOW, flow_outcome="callback_requested",
+                           requested_at=asked, same_result_count=2)
+    assert isinstance(second, Final) and second.reason == "2 call-backs requested, 1 are honoured"
+    # Without a time the request is an ordinary final outcome of an answered call.
+    untimed = policy.decide(CallResult.ANSWERED_HUMAN, 1, NOW, flow_outcome="callback_requested")
+    assert isinstance(untimed, Final) and untimed.outcome is Outcome.ANSWERED

@@ -205,3 +205,32 @@ def test_flow_metadata_and_static_prompts(flow: Flow) -> None:
     prompts = flow.static_prompts()
     assert "Balance or card?" in prompts and "Important notice." in prompts
     assert not any("{{" in p for p in prompts)
+
+
+def test_dates_are_the_callees_own_when_their_time_zone_is_known(tmp_path: Path) -> None:
+    path = tmp_path / "day.yaml"
+    path.write_text(
+        """
+flow: {name: day}
+globals: {agent: false, goodbye: false}
+variables: {day: ""}
+steps:
+  ask_day:
+    ask: Which day?
+    slot: date
+    save_as: day
+    confirm: never
+    next: done
+  done:
+    say: "{{ today }} / {{ day }}"
+    hangup: picked
+"""
+    )
+    late = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)  # already 3 March in Shanghai, still 2 March in UTC
+    said = {}
+    for zone in ("Asia/Shanghai", "", "Not/AZone"):
+        session = FlowSession(load_flow(path), {"contact": {"timezone": zone}}, late)
+        session.start(late)
+        said[zone] = plays(session.handle(Recognition("tomorrow", 0.9), late))
+    assert said["Asia/Shanghai"] == ["2026-03-03 / 2026-03-04"]
+    assert said[""] == said["Not/AZone"] == ["2026-03-02 / 2026-03-03"]
