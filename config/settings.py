@@ -98,6 +98,13 @@ class DialerSettings:
 
 
 @dataclass(frozen=True)
+class TransferSettings:
+    queues: dict[str, str] = field(default_factory=dict)
+    ring_timeout_s: float = 30.0
+    allow_sip_uris: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: str = "data"
     log_level: str = "info"
@@ -109,6 +116,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     dialer: DialerSettings = field(default_factory=DialerSettings)
+    transfer: TransferSettings = field(default_factory=TransferSettings)
 
     # Derived locations: one place decides where things live under the data dir.
     @property
@@ -150,6 +158,7 @@ _RANGES: dict[tuple[str, ...], tuple[float, float]] = {
     ("mqtt", "port"): (1, 65535),
     ("dialer", "calls_per_second"): (0.01, 1000),
     ("dialer", "max_concurrent_calls"): (1, 10000),
+    ("transfer", "ring_timeout_s"): (1, 600),
 }
 
 
@@ -267,6 +276,15 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
         return ConfigError(f"{where}: {dotted}: expected {expected}, got {value!r}")
 
     origin = typing.get_origin(hint)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise fail("a mapping of names to values")
+        out: dict[str, str] = {}
+        for name, item in value.items():
+            if not isinstance(item, str) or not item.strip():
+                raise ConfigError(f"{where}: {dotted}.{name}: expected a non-empty string, got {item!r}")
+            out[str(name)] = item.strip()
+        return out
     if origin is tuple:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list | tuple):

@@ -52,7 +52,7 @@ class Listen:
 
 @dataclass(frozen=True)
 class Transfer:
-    """Blind-transfer the caller to a queue name or SIP URI; answer with ``TransferResult``."""
+    """Connect the caller to a queue name or SIP URI; answer with ``TransferResult``."""
 
     target: str
     step: str = ""

@@ -11,17 +11,36 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 from config.settings import SipSettings
 from ivr.call_services import CallServices
-from ivr.call_session import CallSession
 from ivr.logs import log_event, mask_number
 from ivr.sip_agent import SipAgent
 from ivr.sip_events import CallConnected, CallEnded, CallOffered, CallRefused, DtmfReceived, SipEvent
+from recordings import RecordingInfo
 
 _log = logging.getLogger("ivr.hub")
 
-SessionFactory = Callable[[CallOffered], CallSession]
+
+class CallLeg(Protocol):
+    """What the hub drives for each call: a :class:`~ivr.call_session.CallSession`, or the
+    agent leg of a bridged transfer (:class:`~ivr.transfer.AgentLeg`)."""
+
+    call_id: str
+    recording: RecordingInfo | None
+
+    async def run(self, connected: CallConnected) -> None: ...
+
+    def on_dtmf(self, event: DtmfReceived) -> None: ...
+
+    def on_ended(self, event: CallEnded) -> None: ...
+
+    def request_hangup(self, reason: str) -> None: ...
+
+
+LegT = TypeVar("LegT", bound=CallLeg)
+SessionFactory = Callable[[CallOffered], CallLeg]
 
 
 @dataclass
@@ -43,10 +62,10 @@ class CallHub:
         self.agent = SipAgent(sip, self._on_sip_event)
         self.wall_offset = time.time() - time.monotonic()
         self._inbound = inbound
-        self.sessions: dict[int, CallSession] = {}
+        self.sessions: dict[int, CallLeg] = {}
         self._outbound: dict[int, SessionFactory] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._finished: dict[int, asyncio.Future[CallSession]] = {}
+        self._finished: dict[int, asyncio.Future[Any]] = {}
         self.stats = HubStats()
         self._closing = False
         self._slot_freed = asyncio.Event()
@@ -86,18 +105,29 @@ class CallHub:
             self._slot_freed.clear()
             await self._slot_freed.wait()
 
-    def place(self, uri: str, ring_timeout_s: float, factory: SessionFactory) -> asyncio.Future[CallSession]:
-        """Place a call; the future resolves with its session once the call is over.
+    def place(
+        self, uri: str, ring_timeout_s: float, factory: Callable[[CallOffered], LegT]
+    ) -> asyncio.Future[LegT]:
+        """Place a call; the future resolves with its leg once the call is over.
 
         Raises OSError once the hub is stopping: nothing would ever report on the call.
         """
+        return self.place_call(uri, ring_timeout_s, factory)[1]
+
+    def place_call(
+        self, uri: str, ring_timeout_s: float, factory: Callable[[CallOffered], LegT]
+    ) -> tuple[int, asyncio.Future[LegT]]:
+        """:meth:`place`, also returning the call's key (to hang it up while it rings)."""
         if self._closing:
             raise OSError("the SIP agent is shutting down")
         key = self.agent.place_call(uri, ring_timeout_s)
         self._outbound[key] = factory
-        future: asyncio.Future[CallSession] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[LegT] = asyncio.get_running_loop().create_future()
         self._finished[key] = future
-        return future
+        return key, future
+
+    def hangup(self, call_key: int) -> None:
+        self.agent.hangup(call_key)
 
     # -- events from the SIP agent (on the loop) ------------------------------------------
     def _on_sip_event(self, event: SipEvent) -> None:
@@ -138,7 +168,7 @@ class CallHub:
                 self.sessions.pop(event.call_key, None)
                 self._resolve(event.call_key, session)
 
-    def _resolve(self, key: int, session: CallSession) -> None:
+    def _resolve(self, key: int, session: CallLeg) -> None:
         self._slot_freed.set()
         future = self._finished.pop(key, None)
         if future is not None and not future.done():
@@ -150,7 +180,7 @@ class CallHub:
         if future is not None and not future.done():
             future.set_exception(OSError(reason))
 
-    async def _run_session(self, session: CallSession, connected: CallConnected) -> None:
+    async def _run_session(self, session: CallLeg, connected: CallConnected) -> None:
         key = connected.call_key
         try:
             await session.run(connected)

@@ -49,6 +49,7 @@ from ivr.event_publisher import call_topic
 from ivr.logs import log_event, mask_number
 from ivr.prompt_queue import PromptEnded, PromptEvent, PromptQueue, PromptStarted
 from ivr.sip_events import CallConnected, CallEnded, CallOffered, DtmfReceived
+from ivr.transfer import BridgedTransfer, LegDialer, route
 from media import pipeline as mp
 from media.asr.base import Expectation
 from media.barge_in import BargeIn
@@ -94,8 +95,11 @@ class CallSession:
         flow: Flow | None = None,
         variables: Mapping[str, object] | None = None,
         screening: MachineScreening | None = None,
+        transfers: LegDialer | None = None,
     ) -> None:
         self.offered = offered
+        self._transfers = transfers
+        self._xfer: BridgedTransfer | None = None
         self._flow_override = flow
         self._extra_variables = dict(variables or {})
         self.screening = screening
@@ -195,6 +199,15 @@ class CallSession:
             await self._loop()
         finally:
             stream.close()
+            if self._xfer is not None:
+                self._xfer.close()
+                log_event(
+                    "call.bridge_closed",
+                    logger=_log,
+                    call_id=self.call_id,
+                    to_agent_s=round(self._xfer.frames_to_agent * _TICK_S, 2),
+                    to_caller_s=round(self._xfer.frames_to_caller * _TICK_S, 2),
+                )
             end = self._utc(self.ended.at) if self.ended else datetime.now(UTC)
             if flow_started:
                 self.outcome = self.flow.outcome or self.outcome
@@ -292,6 +305,8 @@ class CallSession:
             await self._next_tick()
             events: list[FlowEvent] = []
             media_events = self._pump_audio()
+            if self._xfer is not None:
+                events += self._transfer_tick(self._xfer)
             media_events += self.pipeline.check_timers(self._caller_frames * _TICK_S)
             work = self.pipeline.take_asr_work()
             if work:
@@ -321,6 +336,8 @@ class CallSession:
             frame = _frame(record.pcm)
             if record.side == "caller":
                 self.recorder.push_caller(frame)
+                if self._xfer is not None:
+                    self._xfer.caller_frame(record.pcm)
                 if self._amd is not None:
                     self._amd_pending += self._amd.push_frame(frame, self._caller_frames * _TICK_S)
                 events += self.pipeline.push_caller_frame(frame, self._caller_frames * _TICK_S)
@@ -476,11 +493,52 @@ class CallSession:
         self.pipeline.start_listening(expectation, action.no_input_timeout_s, self._caller_frames * _TICK_S)
 
     async def _transfer(self, action: Transfer) -> None:
-        # No agent queues are reachable from this process yet: the flow's failure branch runs.
-        log_event(
-            "call.transfer_unavailable", logging.WARNING, _log, call_id=self.call_id, target=action.target
-        )
-        self._pending_flow.append(TransferResult(success=False, reason="no route to " + action.target))
+        where = route(action.target, self.services.settings.transfer)
+        if where.uri is None or self._transfers is None:
+            reason = where.problem or "transfers need the call hub"
+            log_event(
+                "call.transfer_unavailable",
+                logging.WARNING,
+                _log,
+                call_id=self.call_id,
+                target=action.target,
+                reason=reason,
+            )
+            self._pending_flow.append(TransferResult(success=False, reason="no_route"))
+            return
+        self.pipeline.stop_listening()
+        ring_s = self.services.settings.transfer.ring_timeout_s
+        xfer = BridgedTransfer(action.target, where.uri, self._bridge, self._transfers, ring_s)
+        try:
+            xfer.start()
+        except OSError as exc:
+            self._pending_flow.append(TransferResult(success=False, reason=f"failed: {exc}"))
+            return
+        self._xfer = xfer
+        log_event("call.transferring", logger=_log, call_id=self.call_id, target=action.target)
+        self._publish("transferring", {"target": action.target})
+
+    def _transfer_tick(self, xfer: BridgedTransfer) -> list[FlowEvent]:
+        result = xfer.tick(ringback=not self._prompts.busy)
+        if result is not None:
+            log_event(
+                "call.transferred" if result.success else "call.transfer_failed",
+                logger=_log,
+                call_id=self.call_id,
+                target=xfer.target,
+                reason=result.reason,
+            )
+            self._publish(
+                "transferred" if result.success else "transfer_failed",
+                {"target": xfer.target, "reason": result.reason},
+            )
+            if not result.success:
+                self._xfer = None
+            return [result]
+        if xfer.agent_left and not self._hangup_requested:
+            log_event("call.agent_hung_up", logger=_log, call_id=self.call_id)
+            self._hangup_requested = True
+        return []
 
     def _publish(self, event: str, payload: dict[str, object]) -> None:
         self.services.publisher.publish(call_topic(self.call_id, event), payload)

@@ -38,7 +38,7 @@ class MediaBridge:
 
     def __init__(self) -> None:
         self._inbox: collections.deque[BridgeRecord] = collections.deque(maxlen=_INBOX_LIMIT)
-        self._playback: collections.deque[tuple[int, bytes, bool]] = collections.deque()
+        self._playback: collections.deque[tuple[int | None, bytes, bool]] = collections.deque()
         self._closed = False
         self.ticks = 0
         self.dropped = 0
@@ -88,6 +88,20 @@ class MediaBridge:
                     f"prompt {prompt_id} frame {index} has {len(pcm)} bytes, expected {FRAME_BYTES}"
                 )
             self._playback.append((prompt_id, pcm, index == len(frames) - 1))
+
+    def relay(self, pcm: bytes) -> None:
+        """Queue one frame of live audio (the other leg of a bridged transfer, ringback).
+
+        Relayed frames belong to no prompt, so nothing waits for them to finish.
+        """
+        if len(pcm) != FRAME_BYTES:
+            pcm = (pcm + _SILENCE_BYTES)[:FRAME_BYTES]
+        self._playback.append((None, pcm, False))
+
+    @property
+    def backlog(self) -> int:
+        """Frames queued for the caller and not yet sent (20 ms each)."""
+        return len(self._playback)
 
     def stop_playback(self) -> None:
         """Barge-in or hang-up: drop every queued prompt frame at once."""

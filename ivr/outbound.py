@@ -92,6 +92,7 @@ class SipCallPlacer:
                 flow=flow,
                 variables=variables,
                 screening=screening,
+                transfers=hub,
             )
 
         await hub.wait_for_slot()

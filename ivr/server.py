@@ -47,7 +47,7 @@ class IvrServer:
         return self.hub.stats
 
     def _new_session(self, offered: CallOffered) -> CallSession:
-        return CallSession(offered, self.services, self.hub.agent, self.hub.wall_offset)
+        return CallSession(offered, self.services, self.hub.agent, self.hub.wall_offset, transfers=self.hub)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
