@@ -12,7 +12,6 @@ pjsua2 rules this module enforces so nothing else has to know them:
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import itertools
 import logging
@@ -26,9 +25,11 @@ from typing import Any
 import pjsua2 as pj
 
 from config.settings import SipSettings
+from ivr.bridge_port import BridgePort, create_bridge_port
 from ivr.errors import SipError
 from ivr.logs import log_event, mask_number
 from ivr.media_bridge import MediaBridge
+from ivr.sip_endpoint import configure_endpoint
 from ivr.sip_events import (
     CallConnected,
     CallEnded,
@@ -39,52 +40,9 @@ from ivr.sip_events import (
     DtmfReceived,
     SipEvent,
 )
-from media.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
 
 _log = logging.getLogger("ivr.sip")
 _POLL_MS = 5
-_CODEC_IDS = {"PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1"}
-
-
-def _vector_bytes_slow(vector: Any, size: int) -> bytes:
-    return bytes(vector[0:size])
-
-
-def _vector_bytes_fast(vector: Any, size: int) -> bytes:
-    # A SWIG ByteVector wraps std::vector<unsigned char>; with libstdc++ its first word is the
-    # data pointer. Reading it directly costs ~2 us per frame instead of ~230 us of iteration.
-    begin = ctypes.cast(int(vector.this), ctypes.POINTER(ctypes.c_void_p))[0]
-    return ctypes.string_at(begin, size) if begin else b""
-
-
-def _pick_vector_reader() -> Callable[[Any, int], bytes]:
-    probe = bytes(range(256)) + bytes(FRAME_BYTES - 256)
-    try:
-        if _vector_bytes_fast(pj.ByteVector(probe), len(probe)) == probe:
-            return _vector_bytes_fast
-    except (TypeError, ValueError, AttributeError, OSError):
-        pass
-    return _vector_bytes_slow
-
-
-_vector_bytes = _pick_vector_reader()
-
-
-class _BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
-    """Conference-bridge port: caller audio in, bot audio out, both via the MediaBridge."""
-
-    def __init__(self, bridge: MediaBridge) -> None:
-        super().__init__()
-        self.bridge = bridge
-
-    def onFrameReceived(self, frame: Any) -> None:
-        size = int(frame.size)
-        self.bridge.put_caller_frame(_vector_bytes(frame.buf, size) if size else None)
-
-    def onFrameRequested(self, frame: Any) -> None:
-        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-        frame.buf = pj.ByteVector(self.bridge.take_bot_frame())
-        frame.size = FRAME_BYTES
 
 
 @dataclass
@@ -92,7 +50,7 @@ class _CallRecord:
     key: int
     direction: Direction
     call: Any = None
-    port: _BridgePort | None = None
+    port: BridgePort | None = None
     bridge: MediaBridge = field(default_factory=MediaBridge)
     connected_at: float | None = None
     ring_deadline: float | None = None
@@ -235,47 +193,8 @@ class SipAgent:
         ep = pj.Endpoint()
         ep.libCreate()
         self._ep = ep
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = False
-        cfg.uaConfig.maxCalls = min(self.capacity + 1, s.engine_call_limit)
-        cfg.uaConfig.userAgent = s.user_agent
-        cfg.logConfig.level = 2
-        cfg.logConfig.consoleLevel = 1 if _log.isEnabledFor(logging.DEBUG) else 0
-        cfg.medConfig.clockRate = SAMPLE_RATE
-        cfg.medConfig.sndClockRate = SAMPLE_RATE
-        cfg.medConfig.channelCount = 1
-        cfg.medConfig.audioFramePtime = FRAME_MS
-        cfg.medConfig.ptime = FRAME_MS
-        cfg.medConfig.noVad = True  # keep RTP flowing during silence: recordings stay aligned
-        cfg.medConfig.ecTailLen = 0
-        cfg.medConfig.maxMediaPorts = 2 * cfg.uaConfig.maxCalls + 8
-        ep.libInit(cfg)
-        port = s.port
-        for transport in s.transports:
-            tc = pj.TransportConfig()
-            tc.port = port
-            tc.boundAddress = s.bind_address
-            if s.public_address:
-                tc.publicAddress = s.public_address
-            kind = pj.PJSIP_TRANSPORT_UDP if transport == "udp" else pj.PJSIP_TRANSPORT_TCP
-            transport_id = ep.transportCreate(kind, tc)
-            if port == 0:  # an ephemeral port (outbound-only agents): every transport shares it
-                port = int(str(ep.transportGetInfo(transport_id).localName).rsplit(":", 1)[1])
+        port = configure_endpoint(ep, s, max_calls=min(self.capacity + 1, s.engine_call_limit))
         self.bound_port = port
-        ep.libStart()
-        ep.audDevManager().setNullDev()
-        wanted = [_CODEC_IDS[name] for name in s.codecs]
-        for codec in ep.codecEnum2():
-            prio = 255 - wanted.index(codec.codecId) if codec.codecId in wanted else 0
-            ep.codecSetPriority(codec.codecId, prio)
-        for codec_id in wanted:
-            # Packet-loss concealment invents speech-like audio when RTP stops; VAD and ASR would
-            # hear it as the caller talking (false barge-in). Lost packets become silence instead.
-            param = ep.codecGetParam(codec_id)
-            param.setting.plc = False
-            param.setting.vad = False
-            ep.codecSetParam(codec_id, param)
         host = s.public_address or ("127.0.0.1" if s.bind_address in ("0.0.0.0", "") else s.bind_address)
         self._account = self._create_account(f"sip:ivr@{host}:{port}", default=True)
         log_event(
@@ -508,10 +427,7 @@ class SipAgent:
                 continue
             audio = call.getAudioMedia(media.index)
             if rec.port is None:
-                fmt = pj.MediaFormatAudio()
-                fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
-                rec.port = _BridgePort(rec.bridge)
-                rec.port.createPort(f"call{rec.key}", fmt)
+                rec.port = create_bridge_port(f"call{rec.key}", rec.bridge)
             audio.startTransmit(rec.port)
             rec.port.startTransmit(audio)
             return

@@ -50,7 +50,10 @@ def test_lists_from_env_are_comma_separated() -> None:
         ("sip:\n  port: [1\n", "invalid YAML"),
         ("- a\n- b\n", "bad.yaml:1: config must be a mapping"),
         ("transfer:\n  queues: [a]\n", "bad.yaml:2: transfer.queues: expected a mapping of names to values"),
-        ("transfer:\n  queues:\n    cards: 5\n", "bad.yaml:2: transfer.queues.cards: expected a non-empty string"),
+        (
+            "transfer:\n  queues:\n    cards: 5\n",
+            "bad.yaml:2: transfer.queues.cards: expected a non-empty string",
+        ),
     ],
 )
 def test_bad_file_names_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
