@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 import numpy as np
 
-from dialer.amd import AmdConfig, AmdVerdict, AnsweringMachineDetector, MessageCue, Verdict
+from dialer.amd import Verdict
 from flows import (
     Action,
     CallerHangUp,
@@ -47,6 +45,7 @@ from flows import Event as FlowEvent
 from ivr.call_services import CallServices
 from ivr.event_publisher import call_topic
 from ivr.logs import log_event, mask_number
+from ivr.machine_screening import MachineScreening, Screener
 from ivr.prompt_queue import PromptEnded, PromptEvent, PromptQueue, PromptStarted
 from ivr.sip_events import CallConnected, CallEnded, CallOffered, DtmfReceived
 from ivr.transfer import BridgedTransfer, LegDialer, route
@@ -65,17 +64,6 @@ _HANGUP_GRACE_S = 10.0
 
 class CallControl(Protocol):
     def hangup(self, call_key: int, status_code: int = 0) -> None: ...
-
-
-@dataclass(frozen=True)
-class MachineScreening:
-    """Outbound calls: listen for an answering machine before the flow speaks.
-
-    On a machine, ``message`` is left after the beep when set, else the call is hung up.
-    """
-
-    amd: AmdConfig
-    message: str = ""
 
 
 class CallSession:
@@ -122,8 +110,7 @@ class CallSession:
         self._hangup_sent_at: float | None = None
         self._digit_deadline: float | None = None
         self._pending_flow: deque[FlowEvent] = deque()
-        self._amd_pending: list[AmdVerdict | MessageCue] = []
-        self._amd: AnsweringMachineDetector | None = None
+        self._screener: Screener | None = None
         log_event(
             "call.offered",
             logger=_log,
@@ -249,48 +236,30 @@ class CallSession:
     async def _screen(self) -> Verdict:
         """Answering-machine detection on the first seconds of audio (outbound calls)."""
         assert self.screening is not None
-        leave_message = bool(self.screening.message)
-        config = dataclasses.replace(self.screening.amd, wait_for_beep=leave_message)
-        self._amd = AnsweringMachineDetector(config, answered_at=0.0)
-        verdict: Verdict | None = None
-        while self.ended is None and self._amd is not None:
+        screener = self._screener = Screener(self.screening)
+        while self.ended is None and not screener.done:
             await self._next_tick()
             self._pump_audio()
-            for event in self._amd_events(self._caller_frames * _TICK_S):
-                if isinstance(event, AmdVerdict):
-                    verdict = event.verdict
-                    log_event(
-                        "call.amd",
-                        logger=_log,
-                        call_id=self.call_id,
-                        verdict=verdict.value,
-                        reason=event.reason.value,
-                        after_s=round(event.after_s, 2),
-                    )
-                    if verdict is not Verdict.MACHINE or not leave_message:
-                        self._amd = None
-                elif isinstance(event, MessageCue):
-                    self._amd = None
-        self._amd = None
-        self.answered_by = verdict or Verdict.NOTSURE
+            for event in screener.poll(self._caller_frames * _TICK_S):
+                log_event(
+                    "call.amd",
+                    logger=_log,
+                    call_id=self.call_id,
+                    verdict=event.verdict.value,
+                    reason=event.reason.value,
+                    after_s=round(event.after_s, 2),
+                )
+        self._screener = None
+        self.answered_by = screener.verdict or Verdict.NOTSURE
         if self.answered_by is Verdict.MACHINE and self.ended is None:
-            if leave_message:
+            if screener.message:
                 self.message_left = True
                 await self._apply(
-                    [
-                        Play(self.screening.message, barge_in=False, step="machine_message"),
-                        HangUp("message_left"),
-                    ]
+                    [Play(screener.message, barge_in=False, step="machine_message"), HangUp("message_left")]
                 )
             else:
                 await self._apply([HangUp("machine")])
         return self.answered_by
-
-    def _amd_events(self, now: float) -> list[AmdVerdict | MessageCue]:
-        events, self._amd_pending = self._amd_pending, []
-        if self._amd is not None:
-            events += self._amd.poll(now)
-        return events
 
     async def _next_tick(self) -> None:
         """Sleep one media tick, or less if call control (DTMF, hang-up) arrives."""
@@ -338,8 +307,8 @@ class CallSession:
                 self.recorder.push_caller(frame)
                 if self._xfer is not None:
                     self._xfer.caller_frame(record.pcm)
-                if self._amd is not None:
-                    self._amd_pending += self._amd.push_frame(frame, self._caller_frames * _TICK_S)
+                if self._screener is not None:
+                    self._screener.push_frame(frame, self._caller_frames * _TICK_S)
                 events += self.pipeline.push_caller_frame(frame, self._caller_frames * _TICK_S)
                 self._caller_frames += 1
             else:

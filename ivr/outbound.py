@@ -16,8 +16,9 @@ from dialer.worker import CallReport, CallRequest
 from flows import Flow, FlowRepository
 from ivr.call_hub import CallHub
 from ivr.call_services import CallServices
-from ivr.call_session import CallSession, MachineScreening
+from ivr.call_session import CallSession
 from ivr.logs import log_event, mask_number
+from ivr.machine_screening import MachineScreening
 from ivr.sip_events import CallOffered
 
 _log = logging.getLogger("ivr.outbound")

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from config.settings import TransferSettings
 from flows import TransferResult
+from ivr.logs import log_event, mask_number
 from ivr.media_bridge import MediaBridge
 from ivr.sip_events import CallConnected, CallEnded, CallOffered, DtmfReceived
 from media.tones import ringback_frames
 from recordings import RecordingInfo
 
+_log = logging.getLogger("ivr.transfer")
 # Frames of the agent's audio allowed to queue for the caller (60 ms) before the newest is
 # dropped: both legs run on one media clock, so this only absorbs scheduling jitter.
 _MAX_BACKLOG = 3
@@ -63,6 +66,15 @@ class AgentLeg:
         self.bridge: MediaBridge | None = None
         self.ended: CallEnded | None = None
         self._over = asyncio.Event()
+        # Logged like every call: the redirecting front counts a worker's lines from these lines.
+        log_event(
+            "call.offered",
+            logger=_log,
+            call_id=self.call_id,
+            direction="outbound",
+            leg="agent",
+            remote=mask_number(offered.remote_uri),
+        )
 
     async def run(self, connected: CallConnected) -> None:
         self.bridge = connected.bridge

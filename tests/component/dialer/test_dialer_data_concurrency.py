@@ -4,6 +4,7 @@ is leased exactly once (FOR UPDATE SKIP LOCKED / BEGIN IMMEDIATE)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -31,6 +32,9 @@ def race(engine: Engine, contacts: int, batch: int) -> tuple[list[list[Lease]], 
             start.wait()
             while leases := store.lease(f"worker-{n}", T0, limit=batch):
                 taken[n].extend(leases)
+                # A real worker dials between leases; without this pause one thread can win
+                # SQLite's write lock back every time and the others never get to race.
+                time.sleep(0.002)
         except BaseException as exc:  # reported by the test below
             errors.append(exc)
 
