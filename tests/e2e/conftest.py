@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ivr.sipp_peer import free_port, sipp_command, synthesize_caller_audio
+from ivr.sipp_peer import free_port, require_tool, sipp_command, synthesize_caller_audio
 
 ROOT = Path(__file__).resolve().parents[2]
 SIP_DIR = ROOT / "tests" / "sip"
@@ -239,3 +239,38 @@ def active_seconds(channel: np.ndarray, threshold: float = 300.0) -> float:
     """Seconds of 20 ms frames whose RMS is above ``threshold``."""
     frames = channel[: channel.size // 160 * 160].astype(np.float64).reshape(-1, 160)
     return float((np.sqrt((frames**2).mean(axis=1)) > threshold).sum() * 0.02)
+
+
+def sipp_uas(
+    scenario: str, workdir: Path, calls: int = 1, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[str], int]:
+    """A sipp UAS on a free port answering ``calls`` calls as ``tests/sip/<scenario>.xml`` says.
+
+    It runs in ``workdir`` (where its audio files are) and writes errors to sipp_errors.log there.
+    """
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            require_tool("sipp", "sip-tester"),
+            "-sf",
+            str(SIP_DIR / f"{scenario}.xml"),
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            str(calls),
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            "sipp_errors.log",
+            *extra,
+        ],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, port

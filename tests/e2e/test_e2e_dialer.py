@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from ivr.sipp_peer import free_port, require_tool, synthesize_caller_audio
-from tests.e2e.conftest import list_recordings, place_call
+from ivr.sipp_peer import free_port, synthesize_caller_audio
+from tests.e2e.conftest import list_recordings, place_call, sipp_uas
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -39,36 +39,10 @@ def run_ivr(data_dir: Path, *args: str, env: dict[str, str] | None = None, timeo
 def callee(
     scenario: str, workdir: Path, calls: int, trace: bool = False
 ) -> tuple[subprocess.Popen[str], int]:
-    """A sipp UAS answering ``calls`` calls the way ``tests/sip/<scenario>.xml`` says.
-
-    ``trace`` keeps every SIP message it saw in ``workdir/messages.log``.
-    """
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            require_tool("sipp", "sip-tester"),
-            "-sf",
-            str(SIP_DIR / f"{scenario}.xml"),
-            "-i",
-            "127.0.0.1",
-            "-mi",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-m",
-            str(calls),
-            "-nostdin",
-            "-trace_err",
-            "-error_file",
-            "sipp_errors.log",
-            *(["-trace_msg", "-message_file", "messages.log"] if trace else []),
-        ],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    """A sipp UAS callee; ``trace`` keeps every SIP message it saw in ``workdir/messages.log``."""
+    return sipp_uas(
+        scenario, workdir, calls, ("-trace_msg", "-message_file", "messages.log") if trace else ()
     )
-    return proc, port
 
 
 def campaign(tmp_path: Path, *, machine: str = "hangup_retry", max_attempts: int = 2) -> Path:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ivr.sipp_peer import free_port, require_tool, synthesize_caller_audio
-from tests.e2e.conftest import SIP_DIR, active_seconds, place_call, read_stereo
+from ivr.sipp_peer import synthesize_caller_audio
+from tests.e2e.conftest import active_seconds, place_call, read_stereo, sipp_uas
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -28,33 +28,8 @@ steps:
 
 
 def agent_phone(workdir: Path, talk_ms: int) -> tuple[subprocess.Popen[str], int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            require_tool("sipp", "sip-tester"),
-            "-sf",
-            str(SIP_DIR / "uas_agent.xml"),
-            "-i",
-            "127.0.0.1",
-            "-mi",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-m",
-            "1",
-            "-d",
-            str(talk_ms),
-            "-nostdin",
-            "-trace_err",
-            "-error_file",
-            "sipp_errors.log",
-        ],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return proc, port
+    """An agent's phone that answers, talks, and hangs up after ``talk_ms``."""
+    return sipp_uas("uas_agent", workdir, extra=("-d", str(talk_ms)))
 
 
 def test_caller_is_bridged_to_the_agent_and_both_are_recorded(start_ivr: Any, tmp_path: Path) -> None:
@@ -114,25 +89,7 @@ def test_an_agent_who_is_busy_takes_the_failure_branch(start_ivr: Any, tmp_path:
     flow.write_text(FLOW)
     busy_dir = tmp_path / "busy"
     busy_dir.mkdir()
-    port = free_port()
-    busy = subprocess.Popen(
-        [
-            require_tool("sipp", "sip-tester"),
-            "-sf",
-            str(SIP_DIR / "uas_busy.xml"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-m",
-            "1",
-            "-nostdin",
-        ],
-        cwd=busy_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    busy, port = sipp_uas("uas_busy", busy_dir)
     ivr = start_ivr(flow=flow, IVR_TRANSFER__QUEUES__CARDS=f"sip:cards@127.0.0.1:{port}")
     call = place_call(ivr, "caller_speaks", tmp_path / "caller", say="Hello?", lead_s=1.0)
     assert call.returncode == 0, call.output
