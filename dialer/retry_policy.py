@@ -110,6 +110,13 @@ class RetryPolicy:
         if missing:
             raise PolicyError(f"retry policy has no rule for {', '.join(missing)}")
 
+    def follows_flow_outcome(self, result: CallResult, flow_outcome: str | None) -> bool:
+        """True when this attempt is judged by its flow outcome (a retried outcome or a call-back
+        request), so ``same_result_count`` counts attempts with that outcome, not that result."""
+        return result.reached_person and bool(flow_outcome) and (
+            flow_outcome in self.outcome_rules or flow_outcome == self.callback_outcome
+        )
+
     def decide(
         self,
         result: CallResult,

@@ -342,11 +342,12 @@ class DialerStore:
                 contact.recording_id = report.recording_id
             if report.result is CallResult.CANCELLED:
                 contact.attempts -= 1  # our own hang-up (pause, shutdown) costs the callee nothing
-            decision = self._decide(session, contact, camp, report, now)
+            policy = campaign_policy(camp)
+            decision = self._decide(session, contact, policy, report, now)
             if isinstance(decision, RetryAt):
                 contact.next_attempt_at = decision.when
                 self._unlease(contact, ContactState.PENDING)
-                if report.callback_at and report.flow_outcome == campaign_policy(camp).retry.callback_outcome:
+                if report.callback_at and report.flow_outcome == policy.retry.callback_outcome:
                     detail = f"asked for {report.callback_at} local; calling at {decision.when.isoformat()}"
                     session.add(
                         ContactEvent(contact_id=contact.id, at=now, kind=EventKind.CALLBACK, detail=detail)
@@ -359,15 +360,11 @@ class DialerStore:
         return decision
 
     def _decide(
-        self, session: Session, contact: Contact, camp: Campaign, report: AttemptReport, now: datetime
+        self, session: Session, contact: Contact, policy: CampaignPolicy, report: AttemptReport, now: datetime
     ) -> Decision:
         if report.flow_outcome == DO_NOT_CALL_OUTCOME:
             return Final(Outcome.DO_NOT_CALL, "the callee asked not to be called again")
-        policy = campaign_policy(camp)
-        retried_outcome = report.result.reached_person and (
-            report.flow_outcome in policy.retry.outcome_rules
-            or report.flow_outcome == policy.retry.callback_outcome
-        )
+        retried_outcome = policy.retry.follows_flow_outcome(report.result, report.flow_outcome)
         same = session.scalar(
             select(func.count())
             .select_from(Attempt)

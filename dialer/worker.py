@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from dialer.call_result import CallResult
 from dialer.pacing import Pacer
@@ -272,27 +272,23 @@ class DialerWorker:
             "sip_status": report.sip_status,
             "recording_id": report.recording_id,
         }
-        if isinstance(decision, RetryAt):
-            payload["retry_at"] = decision.when.isoformat()
-            self.events.publish(dialer_topic(lease.campaign, "attempt"), payload)
-            log_event(
-                "dialer.retry",
-                logger=_LOG,
-                contact=lease.contact_id,
-                result=report.result.value,
-                retry_at=payload["retry_at"],
-            )
-        else:
-            payload["outcome"] = final_outcome(decision, report)
-            self.events.publish(dialer_topic(lease.campaign, "attempt"), payload)
+        next_step: dict[str, Any] = (
+            {"retry_at": decision.when.isoformat()}
+            if isinstance(decision, RetryAt)
+            else {"outcome": final_outcome(decision, report)}
+        )
+        retry = "retry_at" in next_step
+        payload.update(next_step)
+        self.events.publish(dialer_topic(lease.campaign, "attempt"), payload)
+        if not retry:
             self.events.publish(dialer_topic(lease.campaign, "outcome"), payload)
-            log_event(
-                "dialer.outcome",
-                logger=_LOG,
-                contact=lease.contact_id,
-                result=report.result.value,
-                outcome=payload["outcome"],
-            )
+        log_event(
+            "dialer.retry" if retry else "dialer.outcome",
+            logger=_LOG,
+            contact=lease.contact_id,
+            result=report.result.value,
+            **next_step,
+        )
 
     async def _place_with_renewal(self, lease: Lease) -> CallReport:
         started = self.clock.now()

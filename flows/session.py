@@ -92,10 +92,10 @@ class FlowSession:
         self._zone = _callee_zone(self.variables.get("contact"))
 
     @property
-    def local_today(self) -> str:
+    def local_today(self) -> date:
         """The callee's date (``contact.timezone`` when known, else UTC): "tomorrow" is theirs."""
         now = self._now if self._now.tzinfo is not None else self._now.replace(tzinfo=UTC)
-        return now.astimezone(self._zone).date().isoformat()
+        return now.astimezone(self._zone).date()
 
     # -- public protocol ------------------------------------------------------------------
 
@@ -164,7 +164,7 @@ class FlowSession:
         return {
             **self.variables,
             "now": now,
-            "today": self.local_today,
+            "today": self.local_today.isoformat(),
             "outcome": self.outcome,
             "is_open": is_open,
             "is_holiday": is_holiday,
@@ -276,7 +276,7 @@ class FlowSession:
             else:
                 self._confirmation(yes, out)
             return
-        answer = interpret(self.flow, self.step, text, date.fromisoformat(self.local_today))
+        answer = interpret(self.flow, self.step, text, self.local_today)
         if answer is None:
             self._failed("no_match", out)
             return

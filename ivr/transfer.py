@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from config.settings import TransferSettings
+from dialer.call_result import classify_sip_status
 from flows import TransferResult
 from ivr.logs import log_event, mask_number
 from ivr.media_bridge import MediaBridge
@@ -175,9 +176,6 @@ class BridgedTransfer:
         error = self._done.exception() if not self._done.cancelled() else None
         ended = self._leg.ended if self._leg is not None else None
         if ended is not None:
-            if ended.ring_timed_out:
-                return "no_answer"
-            return {486: "busy", 600: "busy", 603: "declined", 480: "unavailable", 408: "no_answer"}.get(
-                ended.status_code, f"sip_{ended.status_code}"
-            )
+            # The same reading of SIP statuses as the dialer's (busy, no_answer, rejected, ...).
+            return classify_sip_status(ended.status_code or None, ended.ring_timed_out).value
         return f"failed: {error}" if error is not None else "failed"
