@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.logs import log_event, mask_number
-from media.frames import FRAME_MS, SAMPLE_RATE, Frame
+from media.frames import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Frame
 from recordings.errors import RecordingError
 from recordings.recovery import clear_unfinished, mark_unfinished
 from recordings.sidecar import (
@@ -207,7 +207,11 @@ class DualTrackRecorder:
         if self._info is not None:
             return self._info
         connected_s = max(0.0, (end_time - self._started_at).total_seconds())
-        self._writer.write(self._aligner.finish(min_frames=int(connected_s * FRAMES_PER_SECOND)))
+        connected_frames = int(connected_s * FRAMES_PER_SECOND)
+        self._writer.write(self._aligner.finish(min_frames=connected_frames))
+        # pjmedia's clock catches up in bursts after running late (a loaded machine), so a call
+        # can receive a few more 20 ms ticks than its connected time: the file is the call.
+        self._writer.truncate(connected_frames * FRAME_SAMPLES)
         self._writer.close()
         digest = file_sha256(self.wav_path)
         duration_s = self._writer.frames_written / SAMPLE_RATE

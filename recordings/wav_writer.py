@@ -167,6 +167,20 @@ class WavWriter:
         if durable or (flushed and self._fsync_every and self._flushes % self._fsync_every == 0):
             os.fsync(self._fd)
 
+    def truncate(self, frames: int) -> None:
+        """Keep only the first ``frames`` sample frames (drop the rest, buffered or on disk)."""
+        if self._fd is None:
+            raise RecordingError(f"{self.path}: truncate after close")
+        self.flush()
+        keep = min(self._data_bytes, max(0, frames) * self.channels * SAMPLE_BYTES)
+        if keep == self._data_bytes:
+            return
+        os.ftruncate(self._fd, HEADER_BYTES + keep)
+        os.lseek(self._fd, 0, os.SEEK_END)
+        self._data_bytes = keep
+        os.pwrite(self._fd, struct.pack("<I", 36 + self._data_bytes), 4)
+        os.pwrite(self._fd, struct.pack("<I", self._data_bytes), 40)
+
     def close(self) -> int:
         """Flush, fsync and release the lock; returns the data size in bytes."""
         if self._fd is not None:

@@ -88,6 +88,20 @@ def test_file_is_padded_to_connected_duration(tmp_path: Path) -> None:
     assert abs(info.duration_s - 2.0) <= 0.04
 
 
+def test_frames_beyond_the_connected_duration_are_trimmed(tmp_path: Path) -> None:
+    """The media clock can deliver a few ticks more than the call lasted (catching up after
+    running late); the file still is the connected call, from its first frame."""
+    rec = DualTrackRecorder(tmp_path, "burst", metadata(), flush_every_s=0.5)
+    for i in range(104):  # 2.08 s of ticks for a call connected 2.00 s
+        rec.push_caller(tone(i + 1))
+        rec.push_bot(tone(-(i + 1)))
+    info = rec.close(T0 + timedelta(seconds=2.0))
+    left, right, frames = read_channels(info.wav_path)
+    assert frames == 16000 and info.duration_s == 2.0
+    assert left[0] == 1 and left[-1] == 100 and right[-1] == -100
+    assert info.sha256 == hashlib.sha256(info.wav_path.read_bytes()).hexdigest()
+
+
 def test_tick_fills_a_stall_with_silence(tmp_path: Path) -> None:
     rec = DualTrackRecorder(tmp_path, "stall", metadata(), flush_every_s=0.1)
     rec.push_caller(tone(9))

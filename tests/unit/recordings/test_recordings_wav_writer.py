@@ -52,6 +52,23 @@ def test_header_is_valid_after_each_flush_while_still_open(tmp_path: Path) -> No
     assert read_wav_info(path).header_matches_file
 
 
+def test_truncate_drops_the_tail_on_disk_and_in_the_buffer(tmp_path: Path) -> None:
+    path = tmp_path / "t.wav"
+    writer = WavWriter(path, flush_every=800)
+    writer.write(stereo(1000, 1, 1))  # flushed to disk
+    writer.write(stereo(300, 2, 2))  # still buffered
+    writer.truncate(1100)
+    assert writer.frames_written == 1100 and read_wav_info(path).header_matches_file
+    writer.truncate(5000)  # longer than the file: nothing changes
+    writer.write(stereo(10, 3, 3))
+    writer.close()
+    _, _, frames, data = read_with_stdlib(path)
+    samples = np.frombuffer(data, dtype="<i2").reshape(-1, 2)
+    assert frames == 1110 and (samples[1000:1100] == 2).all() and (samples[1100:] == 3).all()
+    with pytest.raises(RecordingError, match="truncate after close"):
+        writer.truncate(1)
+
+
 def test_refuses_to_overwrite_and_bad_input(tmp_path: Path) -> None:
     path = tmp_path / "a.wav"
     writer = WavWriter(path)
