@@ -7,6 +7,7 @@ found before the hotline starts, not when the first call arrives.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import typing
 from collections.abc import Mapping
@@ -32,12 +33,19 @@ class SipSettings:
     transports: tuple[str, ...] = ("udp", "tcp")
     codecs: tuple[str, ...] = ("PCMU", "PCMA")
     max_concurrent_calls: int = 30
-    engine_call_limit: int = 4
+    engine_call_limit: int = 30
     rtp_port_start: int = 40000
     rtp_port_range: int = 10000
     user_agent: str = "ivr-engine"
     max_call_duration_s: float = 3600.0
     answer_delay_s: float = 0.0
+    allowed_networks: tuple[str, ...] = ()
+    media_networks: tuple[str, ...] = ()
+    max_pending_invites: int = 16
+    invites_per_source_per_s: float = 20.0
+    invite_burst_per_source: int = 40
+    retry_after_s: int = 5
+    drain_timeout_s: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class DialerSettings:
     max_concurrent_calls: int = 10
     calls_per_second: float = 2.0
     lease_s: float = 300.0
+    sip_port: int = 0
     machine_message: str = (
         "Hello, this is an automated call about your recent request. We will try you again later. Goodbye."
     )
@@ -148,16 +157,24 @@ _LIST_CHOICES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("sip", "transports"): ("udp", "tcp"),
     ("sip", "codecs"): ("PCMU", "PCMA"),
 }
+_MAY_BE_EMPTY = {("sip", "allowed_networks"), ("sip", "media_networks")}
+_NETWORK_LISTS = _MAY_BE_EMPTY
 _RANGES: dict[tuple[str, ...], tuple[float, float]] = {
     ("sip", "port"): (0, 65535),
     ("sip", "rtp_port_start"): (1024, 65535),
     ("sip", "max_concurrent_calls"): (1, 500),
     ("sip", "engine_call_limit"): (1, 500),
+    ("sip", "max_pending_invites"): (1, 1000),
+    ("sip", "invites_per_source_per_s"): (0.1, 10000),
+    ("sip", "invite_burst_per_source"): (1, 100000),
+    ("sip", "retry_after_s"): (1, 3600),
+    ("sip", "drain_timeout_s"): (0, 604800),
     ("media", "vad_aggressiveness"): (0, 3),
     ("media", "end_silence_ms"): (60, 5000),
     ("mqtt", "port"): (1, 65535),
     ("dialer", "calls_per_second"): (0.01, 1000),
     ("dialer", "max_concurrent_calls"): (1, 10000),
+    ("dialer", "sip_port"): (0, 65535),
     ("transfer", "ring_timeout_s"): (1, 600),
 }
 
@@ -286,7 +303,7 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
             out[str(name)] = item.strip()
         return out
     if origin is tuple:
-        items = value.split(",") if isinstance(value, str) else value
+        items = [part for part in value.split(",") if part.strip()] if isinstance(value, str) else value
         if not isinstance(items, list | tuple):
             raise fail("a list")
         result = tuple(str(item).strip() for item in items)
@@ -294,8 +311,16 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
         for item in result:
             if allowed and item not in allowed:
                 raise ConfigError(f"{where}: {dotted}: '{item}' is not one of {', '.join(allowed)}")
-        if not result:
+        if not result and key not in _MAY_BE_EMPTY:
             raise fail("a non-empty list")
+        if key in _NETWORK_LISTS:
+            for item in result:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ConfigError(
+                        f"{where}: {dotted}: '{item}' is not a network (CIDR like 10.0.0.0/8, or an address)"
+                    ) from None
         return result
     if hint is bool:
         if isinstance(value, bool):

@@ -1,7 +1,15 @@
 """The pjsua2 AudioMediaPort that joins one call's conference slot to its :class:`MediaBridge`.
 
 pjsua2 calls it on the media clock thread every 20 ms: it must only touch the bridge's
-lock-free deques and never wait for Python work.
+lock-free deques and never wait for Python work, and it must never raise (a Python exception
+in a SWIG director becomes a C++ exception on the clock thread, which aborts the process).
+
+Release is the dangerous moment. If the last Python reference simply goes away, CPython tears
+the instance's ``__dict__`` down while SWIG's destructor (which releases the GIL) waits for the
+clock thread, and the clock thread then calls back into a half-destroyed object: the
+``'BridgePort' object has no attribute 'bridge'`` error and the segfault that followed it.
+:func:`release_bridge_port` instead destroys the C++ port explicitly while the Python object is
+whole; the destructor takes the port's group lock and detaches it, so no callback can follow.
 """
 
 from __future__ import annotations
@@ -40,21 +48,38 @@ def _pick_vector_reader() -> Callable[[Any, int], bytes]:
 _vector_bytes = _pick_vector_reader()
 
 
+_SILENCE = bytes(FRAME_BYTES)
+
+
 class BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
     """Conference-bridge port: caller audio in, bot audio out, both via the MediaBridge."""
+
+    # A class-level default: even an instance being torn down reads None here, never raises.
+    bridge: MediaBridge | None = None
+    errors = 0
 
     def __init__(self, bridge: MediaBridge) -> None:
         super().__init__()
         self.bridge = bridge
 
     def onFrameReceived(self, frame: Any) -> None:
-        size = int(frame.size)
-        self.bridge.put_caller_frame(_vector_bytes(frame.buf, size) if size else None)
+        try:
+            bridge = self.bridge
+            if bridge is not None:
+                size = int(frame.size)
+                bridge.put_caller_frame(_vector_bytes(frame.buf, size) if size else None)
+        except Exception:  # never into the clock thread; counted, since logging here could block
+            self.errors += 1
 
     def onFrameRequested(self, frame: Any) -> None:
-        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-        frame.buf = pj.ByteVector(self.bridge.take_bot_frame())
-        frame.size = FRAME_BYTES
+        try:
+            bridge = self.bridge
+            pcm = bridge.take_bot_frame() if bridge is not None else _SILENCE
+            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+            frame.buf = pj.ByteVector(pcm)
+            frame.size = FRAME_BYTES
+        except Exception:
+            self.errors += 1
 
 
 def create_bridge_port(name: str, bridge: MediaBridge) -> BridgePort:
@@ -64,3 +89,15 @@ def create_bridge_port(name: str, bridge: MediaBridge) -> BridgePort:
     port = BridgePort(bridge)
     port.createPort(name, fmt)
     return port
+
+
+def release_bridge_port(port: BridgePort) -> None:
+    """Detach ``port`` from the conference and destroy its C++ side now (pjsua2 thread only).
+
+    Callers keep their reference until this returns; afterwards the Python object is inert
+    and may be dropped at any time, on any thread.
+    """
+    port.bridge = None
+    # SWIG's delete wrapper disowns the object (no second delete at garbage collection) and
+    # releases the GIL while ~AudioMediaPort waits for a clock tick that may be calling us.
+    pj.AudioMediaPort.__swig_destroy__(port)

@@ -4,10 +4,15 @@ pjsua2 rules this module enforces so nothing else has to know them:
 
 * Every pjsua2 call happens on the agent thread. Other threads ask through :meth:`SipAgent.submit`,
   a queue the thread drains between ``libHandleEvents`` polls.
-* Callbacks never block: they translate into :mod:`ivr.sip_events` and hand them to the asyncio
-  loop with ``call_soon_threadsafe``. Media frames go through a lock-free :class:`MediaBridge`.
+* Callbacks never block and never raise (:mod:`ivr.sip_call`): they translate into
+  :mod:`ivr.sip_events` and hand them to the asyncio loop with ``call_soon_threadsafe``. Media
+  frames go through a lock-free :class:`MediaBridge`.
 * Python keeps a reference to every Call, Account and AudioMediaPort until pjsua2 is done with
-  them; calls are released one poll after DISCONNECTED, never inside the callback itself.
+  them, and releases a call inside its DISCONNECTED callback: a ``Call`` destroyed later still
+  holds its slot number, and its destructor would hang up whichever new call reused the slot.
+  Its media port is destroyed explicitly first (:func:`release_bridge_port`).
+* Every INVITE gets a final response at once: admission (:mod:`ivr.admission`) and the SDP
+  check (:mod:`ivr.sdp_offer`) run before pjsua is asked to answer.
 """
 
 from __future__ import annotations
@@ -19,73 +24,32 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pjsua2 as pj
 
 from config.settings import SipSettings
-from ivr.bridge_port import BridgePort, create_bridge_port
+from ivr.admission import Admission, Load, Refusal
+from ivr.bridge_port import create_bridge_port, release_bridge_port
 from ivr.errors import SipError
 from ivr.logs import log_event, mask_number
-from ivr.media_bridge import MediaBridge
-from ivr.sip_endpoint import configure_endpoint
-from ivr.sip_events import (
-    CallConnected,
-    CallEnded,
-    CallOffered,
-    CallProgress,
-    CallRefused,
-    Direction,
-    DtmfReceived,
-    SipEvent,
+from ivr.pjsua2_build import installed_build
+from ivr.sip_call import (
+    CallRecord,
+    PjAccount,
+    PjCall,
+    codec_name,
+    guarded,
+    is_active,
+    pj_error,
+    refusal_param,
+    source_ip,
 )
+from ivr.sip_endpoint import account_config, configure_endpoint
+from ivr.sip_events import CallConnected, CallEnded, CallOffered, CallProgress, CallRefused, SipEvent
 
 _log = logging.getLogger("ivr.sip")
 _POLL_MS = 5
-
-
-@dataclass
-class _CallRecord:
-    key: int
-    direction: Direction
-    call: Any = None
-    port: BridgePort | None = None
-    bridge: MediaBridge = field(default_factory=MediaBridge)
-    connected_at: float | None = None
-    ring_deadline: float | None = None
-    ring_timed_out: bool = False
-    local_hangup: bool = False
-    answer_at: float | None = None
-    ended: bool = False
-
-
-class _Call(pj.Call):  # type: ignore[misc]
-    def __init__(self, agent: SipAgent, record: _CallRecord, account: Any, call_id: int) -> None:
-        super().__init__(account, call_id)
-        self._agent = agent
-        self.record = record
-
-    def onCallState(self, prm: Any) -> None:
-        self._agent._on_call_state(self)
-
-    def onCallMediaState(self, prm: Any) -> None:
-        self._agent._on_media_state(self)
-
-    def onDtmfDigit(self, prm: Any) -> None:
-        method = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833", pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip_info"}
-        self._agent._emit(
-            DtmfReceived(self.record.key, str(prm.digit), method.get(prm.method, "other"), time.monotonic())
-        )
-
-
-class _Account(pj.Account):  # type: ignore[misc]
-    def __init__(self, agent: SipAgent) -> None:
-        super().__init__()
-        self._agent = agent
-
-    def onIncomingCall(self, prm: Any) -> None:
-        self._agent._on_incoming(self, prm.callId)
 
 
 class SipAgent:
@@ -110,18 +74,19 @@ class SipAgent:
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._stopping = threading.Event()
+        self._draining = threading.Event()
         self._start_error: str | None = None
-        self._calls: dict[int, _CallRecord] = {}
-        self._refused: list[_Call] = []
-        self._graveyard: list[_CallRecord] = []
+        self._calls: dict[int, CallRecord] = {}
         self._keys = itertools.count(1)
         self._ep: Any = None
-        self._account: _Account | None = None
-        self._trunk_account: _Account | None = None
+        self._account: PjAccount | None = None
+        self._trunk_account: PjAccount | None = None
+        self._admission = Admission(settings)
         self.bound_port = settings.port
-        # pjsua silently clamps maxCalls to its compile-time PJSUA_MAX_CALLS and answers 486
-        # itself beyond it, so the agent's own limit never exceeds that.
-        self.capacity = min(settings.max_concurrent_calls, settings.engine_call_limit)
+        self.build = installed_build()
+        # What one process takes is measured (docs/benchmarks.md), and never more than the
+        # pjsua2 build holds; pjsua gets headroom above it so a freed slot is not reused at once.
+        self.capacity = min(settings.max_concurrent_calls, settings.engine_call_limit, self.build.max_calls)
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self, loop: Any, timeout: float = 15.0) -> None:
@@ -143,9 +108,27 @@ class SipAgent:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def drain(self) -> None:
+        """Take no new calls (503 with Retry-After); calls in progress go on. Any thread."""
+        if not self._draining.is_set():
+            self._draining.set()
+            log_event("sip.draining", logger=_log, live_calls=self.active_calls)
+
+    @property
+    def draining(self) -> bool:
+        return self._draining.is_set()
+
     @property
     def active_calls(self) -> int:
-        return sum(1 for rec in self._calls.values() if not rec.ended)
+        return sum(1 for rec in list(self._calls.values()) if not rec.ended and not rec.refused)
+
+    @property
+    def pending_invites(self) -> int:
+        return sum(
+            1
+            for rec in list(self._calls.values())
+            if rec.direction == "inbound" and not rec.refused and not rec.ended and rec.connected_at is None
+        )
 
     # -- commands (any thread) ----------------------------------------------------------
     def submit(self, command: Callable[[], None]) -> None:
@@ -160,11 +143,11 @@ class SipAgent:
         self.submit(lambda: self._make_call(key, uri, ring_timeout_s, use_trunk_credentials))
         return key
 
-    def send_dtmf(self, call_key: int, digits: str) -> None:
+    def set_trunk_credentials(self, id_uri: str, username: str, password: str) -> None:
+        """Credentials answered to 401/407 challenges on placed calls."""
+
         def run() -> None:
-            rec = self._calls.get(call_key)
-            if rec is not None and rec.call is not None and not rec.ended:
-                rec.call.dialDtmf(digits)
+            self._trunk_account = self._create_account(id_uri, False, username, password)
 
         self.submit(run)
 
@@ -173,7 +156,7 @@ class SipAgent:
         try:
             self._init_endpoint()
         except Exception as exc:  # pjsua2 raises pj.Error, which carries the reason text
-            self._start_error = _pj_error(exc)
+            self._start_error = pj_error(exc)
             self._destroy()
             self._ready.set()
             return
@@ -183,8 +166,10 @@ class SipAgent:
                 self._ep.libHandleEvents(_POLL_MS)
                 self._run_commands()
                 self._run_timers()
-                self._reap()
             self._shutdown_calls()
+        except Exception as exc:  # the loop itself must not die silently with calls in it
+            log_event("sip.agent_failed", logging.CRITICAL, _log, error=pj_error(exc))
+            raise
         finally:
             self._destroy()
 
@@ -193,7 +178,8 @@ class SipAgent:
         ep = pj.Endpoint()
         ep.libCreate()
         self._ep = ep
-        port = configure_endpoint(ep, s, max_calls=min(self.capacity + 1, s.engine_call_limit))
+        headroom = min(self.build.max_calls, 2 * self.capacity + s.max_pending_invites + 8)
+        port = configure_endpoint(ep, s, max_calls=headroom)
         self.bound_port = port
         host = s.public_address or ("127.0.0.1" if s.bind_address in ("0.0.0.0", "") else s.bind_address)
         self._account = self._create_account(f"sip:ivr@{host}:{port}", default=True)
@@ -204,30 +190,17 @@ class SipAgent:
             port=port,
             transports=",".join(s.transports),
             codecs=",".join(s.codecs),
+            capacity=self.capacity,
+            pjsua2=self.build.name,
+            open_to="any source" if not s.allowed_networks else ",".join(s.allowed_networks),
         )
 
-    def _create_account(self, id_uri: str, default: bool, username: str = "", password: str = "") -> _Account:
-        s = self.settings
-        ac = pj.AccountConfig()
-        ac.idUri = id_uri
-        ac.mediaConfig.transportConfig.port = s.rtp_port_start
-        ac.mediaConfig.transportConfig.portRange = s.rtp_port_range
-        ac.mediaConfig.transportConfig.boundAddress = s.bind_address
-        if s.public_address:
-            ac.mediaConfig.transportConfig.publicAddress = s.public_address
-        if username:
-            ac.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", username, 0, password))
-        account = _Account(self)
-        account.create(ac, default)
+    def _create_account(
+        self, id_uri: str, default: bool, username: str = "", password: str = ""
+    ) -> PjAccount:
+        account = PjAccount(self)
+        account.create(account_config(self.settings, id_uri, username, password), default)
         return account
-
-    def set_trunk_credentials(self, id_uri: str, username: str, password: str) -> None:
-        """Credentials answered to 401/407 challenges on placed calls."""
-
-        def run() -> None:
-            self._trunk_account = self._create_account(id_uri, False, username, password)
-
-        self.submit(run)
 
     def _run_commands(self) -> None:
         while True:
@@ -238,52 +211,37 @@ class SipAgent:
             try:
                 command()
             except Exception as exc:
-                log_event("sip.command_failed", logging.WARNING, _log, error=_pj_error(exc))
+                log_event("sip.command_failed", logging.WARNING, _log, error=pj_error(exc))
 
     def _run_timers(self) -> None:
         now = time.monotonic()
         for rec in list(self._calls.values()):
-            if rec.ended or rec.call is None:
+            if rec.ended or rec.call is None or rec.refused:
                 continue
-            if rec.answer_at is not None and now >= rec.answer_at:
-                rec.answer_at = None
-                self._answer(rec, 200)
-            if rec.ring_deadline is not None and rec.connected_at is None and now >= rec.ring_deadline:
-                rec.ring_deadline = None
-                rec.ring_timed_out = True
-                self._hangup(rec.key, 0)
-
-    def _reap(self) -> None:
-        # Release calls that ended during an earlier poll: pjsua2 is done with them by now.
-        if self._graveyard:
-            for rec in self._graveyard:
-                rec.port = None
-                rec.call = None
-            self._graveyard.clear()
-        for key in [k for k, rec in self._calls.items() if rec.ended]:
-            self._graveyard.append(self._calls.pop(key))
-        self._refused = [c for c in self._refused if _is_active(c)]
+            with guarded("timer", rec, self.fail_call):
+                if rec.answer_at is not None and now >= rec.answer_at:
+                    rec.answer_at = None
+                    self._answer(rec, 200)
+                if rec.ring_deadline is not None and rec.connected_at is None and now >= rec.ring_deadline:
+                    rec.ring_deadline = None
+                    rec.ring_timed_out = True
+                    self._hangup(rec.key, 0)
 
     def _shutdown_calls(self) -> None:
         for rec in list(self._calls.values()):
-            if not rec.ended:
+            if not rec.ended and not rec.refused:
                 self._hangup(rec.key, 0)
         deadline = time.monotonic() + 3.0
-        while any(not rec.ended for rec in self._calls.values()) and time.monotonic() < deadline:
+        while self._calls and time.monotonic() < deadline:
             self._ep.libHandleEvents(20)
-        self._reap()
-        self._reap()
 
     def _destroy(self) -> None:
         # Every Call, Account and AudioMediaPort must be gone before libDestroy: their destructors
         # call into pjsua. Records and calls point at each other, so break those cycles and
         # collect now rather than leave them to a later (post-destroy) garbage collection.
-        for rec in [*self._calls.values(), *self._graveyard]:
-            rec.port = None
-            rec.call = None
+        for rec in list(self._calls.values()):
+            self._release(rec)
         self._calls.clear()
-        self._graveyard.clear()
-        self._refused.clear()
         self._account = None
         self._trunk_account = None
         gc.collect()
@@ -291,88 +249,111 @@ class SipAgent:
             try:
                 self._ep.libDestroy()
             except Exception as exc:  # pragma: no cover - best effort at exit
-                log_event("sip.destroy_failed", logging.WARNING, _log, error=_pj_error(exc))
+                log_event("sip.destroy_failed", logging.WARNING, _log, error=pj_error(exc))
             self._ep = None
 
+    def _release(self, rec: CallRecord) -> None:
+        """Let go of a call pjsua is done with: its port first, then the Call (agent thread)."""
+        self._calls.pop(rec.key, None)
+        rec.bridge.close()
+        port, rec.port = rec.port, None
+        if port is not None:
+            try:
+                release_bridge_port(port)
+            except Exception as exc:
+                log_event("sip.port_release_failed", logging.ERROR, _log, call=rec.key, error=pj_error(exc))
+        call, rec.call = rec.call, None
+        if call is not None:
+            call.record = None  # no cycle: the Call dies with the last reference, here and now
+
     # -- pjsua2 callbacks (agent thread) -------------------------------------------------
-    def _emit(self, event: SipEvent) -> None:
+    def emit(self, event: SipEvent) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._on_event, event)
 
-    def _on_incoming(self, account: _Account, call_id: int) -> None:
-        s = self.settings
-        rec = _CallRecord(next(self._keys), "inbound")
-        call = _Call(self, rec, account, call_id)
-        info = call.getInfo()
+    def fail_call(self, rec: CallRecord) -> None:
+        """A callback or timer of this call failed: end the call, keep the process."""
+        if rec.ended or rec.call is None:
+            return
+        if rec.refused:
+            return  # pjsua finishes the refusal; DISCONNECTED releases it
+        self._hangup(rec.key, 500 if rec.connected_at is None else 0)
+        if rec.call is not None and not is_active(rec.call):
+            self._end(rec, 500, "call failed inside the engine", time.monotonic())
+
+    def on_incoming(self, account: PjAccount, prm: Any) -> None:
         now = time.monotonic()
-        if self._redirect is not None:
-            self._answer_redirect(call, info, now)
-            return
-        if self._stopping.is_set() or self.active_calls >= self.capacity:
-            prm = pj.CallOpParam()
-            prm.statusCode = 486 if not self._stopping.is_set() else 503
-            call.answer(prm)
-            self._refused.append(call)
-            self._emit(
-                CallRefused(
-                    info.callIdString,
-                    info.remoteUri,
-                    prm.statusCode,
-                    "Busy Here" if prm.statusCode == 486 else "Service Unavailable",
-                    now,
-                )
-            )
-            return
+        rec = CallRecord(next(self._keys), "inbound", offered_at=now)
+        call = PjCall(self, rec, account, prm.callId)
         rec.call = call
-        self._calls[rec.key] = rec
-        self._emit(CallOffered(rec.key, "inbound", info.callIdString, info.remoteUri, info.localUri, now))
+        self._calls[rec.key] = rec  # held from here on, refused or not, until DISCONNECTED
+        info = call.getInfo()
+        closing = self._draining.is_set() or self._stopping.is_set()
+        load = Load(self.active_calls - 1, self.pending_invites - 1, self.capacity, closing)
+        src = source_ip(str(prm.rdata.srcAddress))
+        refusal = self._admission.decide_invite(src, str(prm.rdata.wholeMsg), load, now)
+        if refusal is None and self._redirect is not None:
+            target = self._redirect()
+            refusal = Refusal(302, f"Moved Temporarily to {target}", contact=target) if target else None
+            refusal = refusal or Refusal(486, "Busy Here")
+        if refusal is not None:
+            self._refuse(rec, info, refusal, now)
+            return
+        self.emit(CallOffered(rec.key, "inbound", info.callIdString, info.remoteUri, info.localUri, now))
         self._answer(rec, 180)
-        rec.answer_at = now + s.answer_delay_s
+        rec.answer_at = now + self.settings.answer_delay_s
 
-    def _answer_redirect(self, call: _Call, info: Any, now: float) -> None:
-        target = None if self._stopping.is_set() else self._redirect() if self._redirect else None
-        prm = pj.CallOpParam()
-        prm.statusCode = 302 if target else 486
-        if target:
-            contact = pj.SipHeader()
-            contact.hName = "Contact"
-            contact.hValue = f"<{target}>"
-            prm.txOption.headers.append(contact)
-        call.answer(prm)
-        self._refused.append(call)
-        reason = f"Moved Temporarily to {target}" if target else "Busy Here"
-        self._emit(CallRefused(info.callIdString, info.remoteUri, prm.statusCode, reason, now))
+    def _refuse(self, rec: CallRecord, info: Any, refusal: Refusal, now: float) -> None:
+        rec.refused = True
+        try:
+            rec.call.answer(refusal_param(refusal))
+        except Exception as exc:
+            log_event("sip.refuse_failed", logging.WARNING, _log, call=rec.key, error=pj_error(exc))
+            if not is_active(rec.call):
+                self._release(rec)
+        reason = refusal.reason if refusal.warning is None else f"{refusal.reason}: {refusal.warning[1]}"
+        self.emit(CallRefused(info.callIdString, info.remoteUri, refusal.status, reason, now))
 
-    def _answer(self, rec: _CallRecord, status: int) -> None:
+    def _answer(self, rec: CallRecord, status: int) -> None:
         prm = pj.CallOpParam()
         prm.statusCode = status
-        rec.call.answer(prm)
+        try:
+            rec.call.answer(prm)
+        except Exception as exc:
+            # pjsua may already have refused the call itself (e.g. SDP negotiation failed with
+            # 488) and disconnected it inside answer(): then there is nothing left to hang up.
+            log_event(
+                "sip.answer_failed", logging.WARNING, _log, call=rec.key, status=status, error=pj_error(exc)
+            )
+            if rec.call is not None and not rec.ended:
+                self.fail_call(rec)
 
     def _make_call(self, key: int, uri: str, ring_timeout_s: float, use_trunk: bool) -> None:
-        rec = _CallRecord(key, "outbound")
+        now = time.monotonic()
+        rec = CallRecord(key, "outbound", offered_at=now)
         account = self._trunk_account if (use_trunk and self._trunk_account) else self._account
-        call = _Call(self, rec, account, pj.PJSUA_INVALID_ID)
+        call = PjCall(self, rec, account, pj.PJSUA_INVALID_ID)
         rec.call = call
         self._calls[key] = rec
-        now = time.monotonic()
         rec.ring_deadline = now + ring_timeout_s
         try:
             call.makeCall(uri, pj.CallOpParam(True))
         except Exception as exc:
-            rec.ended = True
             log_event(
-                "sip.call_failed", logging.WARNING, _log, call=key, uri=mask_number(uri), error=_pj_error(exc)
+                "sip.call_failed", logging.WARNING, _log, call=key, uri=mask_number(uri), error=pj_error(exc)
             )
-            self._emit(
-                CallEnded(key, 0, f"cannot place call: {_pj_error(exc)}", False, 0.0, False, "local", now)
+            rec.ended = True
+            self._release(rec)
+            self.emit(
+                CallEnded(key, 0, f"cannot place call: {pj_error(exc)}", False, 0.0, False, "local", now)
             )
             return
         info = call.getInfo()
-        self._emit(CallOffered(key, "outbound", info.callIdString, info.remoteUri, info.localUri, now))
+        self.emit(CallOffered(key, "outbound", info.callIdString, info.remoteUri, info.localUri, now))
 
     def _hangup(self, key: int, status: int) -> None:
         rec = self._calls.get(key)
-        if rec is None or rec.ended or rec.call is None:
+        if rec is None or rec.ended or rec.call is None or rec.refused:
             return
         rec.local_hangup = True
         rec.bridge.close()
@@ -382,45 +363,59 @@ class SipAgent:
         try:
             rec.call.hangup(prm)
         except Exception as exc:  # already disconnecting
-            log_event("sip.hangup_failed", logging.DEBUG, _log, call=key, error=_pj_error(exc))
+            log_event("sip.hangup_failed", logging.DEBUG, _log, call=key, error=pj_error(exc))
 
-    def _on_call_state(self, call: _Call) -> None:
+    def on_call_state(self, call: PjCall) -> None:
         rec = call.record
-        if rec.ended or rec.key not in self._calls:
+        if rec is None or rec.key not in self._calls:
             return
         info = call.getInfo()
         now = time.monotonic()
-        if info.state == pj.PJSIP_INV_STATE_EARLY and rec.direction == "outbound":
-            self._emit(CallProgress(rec.key, int(info.lastStatusCode), now))
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            if rec.refused:
+                self._release(rec)
+            else:
+                self._end(rec, int(info.lastStatusCode), str(info.lastReason), now)
+        elif rec.refused or rec.ended:
+            return
+        elif info.state == pj.PJSIP_INV_STATE_EARLY and rec.direction == "outbound":
+            self.emit(CallProgress(rec.key, int(info.lastStatusCode), now))
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and rec.connected_at is None:
             rec.connected_at = now
             rec.ring_deadline = None
             self._ensure_port(call)
-            codec = self._codec_name(call)
-            self._emit(CallConnected(rec.key, rec.bridge, codec, now))
-        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            rec.ended = True
-            rec.bridge.close()
-            connected_s = (now - rec.connected_at) if rec.connected_at is not None else 0.0
-            self._emit(
-                CallEnded(
-                    rec.key,
-                    int(info.lastStatusCode),
-                    str(info.lastReason),
-                    rec.connected_at is not None,
-                    connected_s,
-                    rec.ring_timed_out,
-                    "local" if rec.local_hangup else "remote",
-                    now,
-                )
-            )
+            codec = codec_name(call)
+            self.emit(CallConnected(rec.key, rec.bridge, codec, now))
 
-    def _on_media_state(self, call: _Call) -> None:
-        if call.record.connected_at is not None:
+    def _end(self, rec: CallRecord, status: int, reason: str, now: float) -> None:
+        """The call is over: tell the loop, then release it (still inside the callback)."""
+        if rec.ended:
+            return
+        rec.ended = True
+        connected_s = (now - rec.connected_at) if rec.connected_at is not None else 0.0
+        self._release(rec)
+        self.emit(
+            CallEnded(
+                rec.key,
+                status,
+                reason,
+                rec.connected_at is not None,
+                connected_s,
+                rec.ring_timed_out,
+                "local" if rec.local_hangup else "remote",
+                now,
+            )
+        )
+
+    def on_media_state(self, call: PjCall) -> None:
+        rec = call.record
+        if rec is not None and rec.connected_at is not None and not rec.ended:
             self._ensure_port(call)  # re-INVITE: reconnect to the new stream
 
-    def _ensure_port(self, call: _Call) -> None:
+    def _ensure_port(self, call: PjCall) -> None:
         rec = call.record
+        if rec is None:
+            return
         info = call.getInfo()
         for media in info.media:
             if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
@@ -431,32 +426,3 @@ class SipAgent:
             audio.startTransmit(rec.port)
             rec.port.startTransmit(audio)
             return
-
-    @staticmethod
-    def _codec_name(call: _Call) -> str:
-        # Hold the CallInfo: iterating a temporary's SWIG vector reads freed memory.
-        info = call.getInfo()
-        try:
-            for media in info.media:
-                if media.type == pj.PJMEDIA_TYPE_AUDIO:
-                    return str(call.getStreamInfo(media.index).codecName)
-        except Exception:  # stream info is informational only
-            return "unknown"
-        return "unknown"
-
-
-def _is_active(call: Any) -> bool:
-    try:
-        return bool(call.isActive())
-    except Exception:
-        return False
-
-
-def _pj_error(exc: BaseException) -> str:
-    info = getattr(exc, "info", None)
-    if callable(info):
-        try:
-            return str(info())
-        except Exception:  # pragma: no cover
-            return repr(exc)
-    return str(exc)

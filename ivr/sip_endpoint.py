@@ -54,6 +54,20 @@ def configure_endpoint(ep: Any, s: SipSettings, max_calls: int) -> int:
     return port
 
 
+def account_config(s: SipSettings, id_uri: str, username: str = "", password: str = "") -> Any:
+    """The ``AccountConfig`` of the engine's identity (and of the trunk's, with credentials)."""
+    ac = pj.AccountConfig()
+    ac.idUri = id_uri
+    ac.mediaConfig.transportConfig.port = s.rtp_port_start
+    ac.mediaConfig.transportConfig.portRange = s.rtp_port_range
+    ac.mediaConfig.transportConfig.boundAddress = s.bind_address
+    if s.public_address:
+        ac.mediaConfig.transportConfig.publicAddress = s.public_address
+    if username:
+        ac.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", username, 0, password))
+    return ac
+
+
 def _set_codecs(ep: Any, wanted: list[str]) -> None:
     for codec in ep.codecEnum2():
         prio = 255 - wanted.index(codec.codecId) if codec.codecId in wanted else 0
