@@ -38,6 +38,8 @@ class CallLeg(Protocol):
 
     def request_hangup(self, reason: str) -> None: ...
 
+    def on_unconnected_end(self, event: CallEnded) -> None: ...
+
 
 LegT = TypeVar("LegT", bound=CallLeg)
 SessionFactory = Callable[[CallOffered], CallLeg]
@@ -166,6 +168,7 @@ class CallHub:
             session.on_ended(event)
             if event.call_key not in self._tasks:  # never connected: nothing runs for it
                 self.sessions.pop(event.call_key, None)
+                session.on_unconnected_end(event)
                 self._resolve(event.call_key, session)
 
     def _resolve(self, key: int, session: CallLeg) -> None:

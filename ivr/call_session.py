@@ -134,6 +134,23 @@ class CallSession:
         self._control_events.append(reason)
         self._wake.set()
 
+    def on_unconnected_end(self, event: CallEnded) -> None:
+        """An inbound call released before it was confirmed (no ACK, 408, CANCEL) still ends
+        with a ``call.ended`` line and event: monitoring counts every call the engine took."""
+        if self.offered.direction != "inbound":
+            return  # the dialer records how a placed call failed
+        self.outcome = "not_connected"
+        log_event(
+            "call.ended",
+            logger=_log,
+            call_id=self.call_id,
+            outcome=self.outcome,
+            status=event.status_code,
+            reason=event.reason,
+            connected_s=0,
+        )
+        self._publish("ended", {"outcome": self.outcome, "recording": None, "duration_s": 0.0})
+
     # -- the call ---------------------------------------------------------------------
     def _utc(self, monotonic: float) -> datetime:
         return datetime.fromtimestamp(monotonic + self._wall_offset, UTC)

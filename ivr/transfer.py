@@ -91,6 +91,9 @@ class AgentLeg:
     def request_hangup(self, reason: str) -> None:
         """The hub hangs the leg up itself (it sends the BYE); nothing to stop here."""
 
+    def on_unconnected_end(self, event: CallEnded) -> None:
+        """An agent who never answered is reported by the transfer (busy, no answer)."""
+
 
 class LegDialer(Protocol):
     def place_call(

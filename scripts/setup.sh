@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(espeak-ng sip-tester sox libsox-fmt-all)
+# build-essential and swig build pjsua2 from third_party/pjproject; baresip is a second real
+# SIP client for the tests.
+DEBIAN_PACKAGES=(espeak-ng sip-tester sox libsox-fmt-all build-essential swig baresip)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -33,5 +35,26 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q -e ".[dev]"
     rm -f .venv/.installed-*
     touch "$stamp"
+fi
+
+# pjsua2: built from the vendored pjproject (many calls per process, epoll) and cached outside
+# the work tree; the PyPI wheel (4 calls, aborts on INVITE floods) only when asked for.
+if [ "${IVR_PJSUA2:-vendored}" = "pypi" ]; then
+    echo "setup: WARNING: IVR_PJSUA2=pypi: using the PyPI pjsua2 wheel; it holds 4 calls per" >&2
+    echo "setup: WARNING: process and aborts on a burst of INVITEs. Not for production." >&2
+    .venv/bin/python -m pip uninstall -q -y pjsua2 2>/dev/null || true
+    rm -f .venv/.pjsua2-*
+    .venv/bin/python -m pip install -q "pjsua2-python>=2.15"
+else
+    .venv/bin/python -m pip install -q setuptools wheel
+    wheel=$(scripts/build_pjsua2.sh .venv/bin/python | tail -n 1)
+    pj_stamp=.venv/.pjsua2-$(sha256sum "$wheel" | cut -c1-16)
+    if [ ! -f "$pj_stamp" ]; then
+        echo "setup: installing $(basename "$wheel")"
+        .venv/bin/python -m pip uninstall -q -y pjsua2-python 2>/dev/null || true
+        .venv/bin/python -m pip install -q --no-deps --force-reinstall "$wheel"
+        rm -f .venv/.pjsua2-*
+        touch "$pj_stamp"
+    fi
 fi
 echo "setup: done"
