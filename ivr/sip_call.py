@@ -125,6 +125,21 @@ class PjCall(pj.Call):  # type: ignore[misc]
                 )
             )
 
+    def onCallTransferRequest(self, prm: Any) -> None:
+        # A caller's REFER would make the engine dial any URI it names (toll fraud): transfers
+        # are only ever started by the flow (ivr.transfer), so a REFER is declined.
+        with guarded("onCallTransferRequest", self.record, self._agent.fail_call):
+            prm.statusCode = 603
+            log_event(
+                "sip.refer_declined", logging.WARNING, _log, call=self.record.key if self.record else None
+            )
+
+    def onCallReplaceRequest(self, prm: Any) -> None:
+        # INVITE with Replaces would let a third party take over a live call.
+        with guarded("onCallReplaceRequest", self.record, self._agent.fail_call):
+            prm.statusCode = 603
+            prm.reason = "Decline"
+
 
 class PjAccount(pj.Account):  # type: ignore[misc]
     """The local identity calls arrive on (and are placed from)."""
