@@ -12,3 +12,7 @@
 #define PJSUA_HAS_VIDEO             0
 #define PJMEDIA_HAS_SOUND           0
 #define PJMEDIA_AUDIO_DEV_HAS_NULL_AUDIO 1
+/* patches/0001-answer-unserved-requests.patch: 405 (with Allow) or 501 for requests outside a
+ * dialog that nothing serves, instead of silence; MESSAGE is not accepted (405). */
+#define PJSUA_ANSWER_UNSERVED_REQUESTS 1
+#define PJSUA_REFUSE_MESSAGE        1
