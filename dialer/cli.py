@@ -109,6 +109,8 @@ def add_commands(subparsers: Any) -> None:
     add_common_options(dial)
     dial.add_argument("--campaign", metavar="NAME", help="only this campaign (default: every running one)")
     dial.add_argument("--workers", type=int, default=1, metavar="N", help="worker loops sharing the trunk")
+    dial.add_argument("--sip-port", type=int, metavar="N", help="SIP port to call from (dialer.sip_port)")
+    dial.add_argument("--bind", metavar="ADDR", help="address for SIP and RTP (sip.bind_address)")
     dial.add_argument(
         "--until-done",
         action="store_true",
@@ -125,9 +127,9 @@ def _leaf(sub: Any, name: str, help_text: str, func: Any) -> argparse.ArgumentPa
 
 
 @contextmanager
-def _database(args: argparse.Namespace) -> Iterator[tuple[Settings, Any]]:
+def _database(args: argparse.Namespace, **overrides: Any) -> Iterator[tuple[Settings, Any]]:
     """Settings and the upgraded database for one command; the engine is disposed after."""
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, **overrides)
     logs.configure(settings.log_level)
     engine = open_database(settings.database_url)
     try:
@@ -329,7 +331,7 @@ def serve_companion(
 
 
 def cmd_dial(args: argparse.Namespace) -> int:
-    with _database(args) as (settings, engine):
+    with _database(args, dialer__sip_port=args.sip_port, sip__bind_address=args.bind) as (settings, engine):
         if args.workers < 1:
             raise DialerDataError(f"--workers {args.workers}: must be at least 1")
         if args.campaign:

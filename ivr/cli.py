@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from config.settings import ConfigError
 from ivr.errors import IvrError
+from ivr.logs import enable_crash_tracebacks
 
 # Modules exposing ``add_commands(subparsers)``; each sets ``func(args) -> int`` on its parsers.
 COMMAND_MODULES = (
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    enable_crash_tracebacks()  # serve, its workers, dial, demo: a native crash leaves a traceback
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from config.cli_options import add_common_options, settings_from_args
-from config.settings import ConfigError
+from config.settings import ConfigError, Settings
 from ivr import logs
+
+if TYPE_CHECKING:
+    from ivr.worker_pool import DialPassthrough
 
 
 def add_commands(sub: Any) -> None:
@@ -21,9 +25,16 @@ def add_commands(sub: Any) -> None:
     serve.add_argument(
         "--workers",
         type=int,
-        default=1,
         metavar="N",
-        help="run N worker processes on the next N ports; this port redirects (302) callers to them",
+        help="run N worker processes on the next N ports; this port redirects (302) callers to them "
+        f"(default: one per CPU core, here {default_workers()}; 1 = a single process)",
+    )
+    serve.add_argument(
+        "--drain-timeout",
+        type=float,
+        metavar="S",
+        help="after SIGUSR1 (drain), hang up calls still live after S seconds (0 = never; "
+        "default: sip.drain_timeout_s)",
     )
     serve.add_argument(
         "--dial",
@@ -43,25 +54,39 @@ def add_commands(sub: Any) -> None:
     demo.set_defaults(func=run_demo)
 
 
+def default_workers() -> int:
+    """``serve`` runs one worker process per CPU core unless told otherwise."""
+    return max(1, os.cpu_count() or 1)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from ivr.call_services import CallServices
+    from ivr.drain import hold_drain_requests
     from ivr.server import IvrServer
 
+    hold_drain_requests()  # a SIGUSR1 while starting up must drain, not kill, this process
     settings = settings_from_args(
         args,
         sip__port=args.sip_port,
         sip__bind_address=args.bind,
         flow__path=args.flow,
         sip__max_concurrent_calls=args.max_calls,
+        sip__drain_timeout_s=args.drain_timeout,
     )
     logs.configure(settings.log_level)
     if (args.campaign or args.dial_workers != 1) and not args.dial:
         raise ConfigError("--campaign and --dial-workers only apply with --dial")
-    if args.workers > 1:
-        from ivr.worker_pool import DialPassthrough, run_front
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: must be at least 1")
+    if workers > 1:
+        from ivr.front import run_front
+        from ivr.worker_pool import DialPassthrough
 
         dial = DialPassthrough(args.campaign, args.dial_workers) if args.dial else None
-        return asyncio.run(run_front(settings, args.workers, config_file=args.config, dial=dial))
+        if dial is not None:
+            _check_dial(settings, dial)
+        return asyncio.run(run_front(settings, workers, config_file=args.config, dial=dial))
     companion = None
     if args.dial:
         from dialer.cli import serve_companion
@@ -77,6 +102,22 @@ def run_serve(args: argparse.Namespace) -> int:
             await services.aclose()
 
     return asyncio.run(main())
+
+
+def _check_dial(settings: Settings, dial: DialPassthrough) -> None:
+    """What every worker's dialer would fail on, checked once before any worker starts (the
+    database is upgraded here, once, too)."""
+    from dialer.db import DialerDataError, open_database
+    from dialer.store import DialerStore
+
+    if dial.loops < 1:
+        raise DialerDataError(f"--dial-workers {dial.loops}: must be at least 1")
+    engine = open_database(settings.database_url)
+    try:
+        if dial.campaign:
+            DialerStore(engine).campaign(dial.campaign)
+    finally:
+        engine.dispose()
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -6,6 +6,8 @@ Numbers, digits and transcripts never go into message text; pass them as fields 
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import logging
 import re
 import sys
@@ -14,6 +16,11 @@ from typing import Any
 
 _LOGGER = logging.getLogger("ivr")
 _SIP_USER = re.compile(r"^(?P<scheme>sips?:|tel:)?(?P<user>[^@;>]*)(?P<rest>.*)$")
+
+
+def mask_target(target: str) -> str:
+    """A transfer target for logs and events: a queue name as it is, a SIP URI masked."""
+    return target if target.startswith("queue:") else mask_number(target)
 
 
 def mask_number(value: str) -> str:
@@ -78,6 +85,19 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     @stream.setter
     def stream(self, _value: Any) -> None:
         pass
+
+
+def enable_crash_tracebacks() -> None:
+    """On SIGSEGV, SIGABRT, SIGBUS, SIGFPE or SIGILL (a fault in pjsua2's C code, say) write
+    every thread's Python stack to stderr, the log stream: the process dies before logging can
+    say anything, and without this its log ends mid-sentence. Left alone if already enabled
+    (``PYTHONFAULTHANDLER``, pytest)."""
+    if faulthandler.is_enabled():
+        return
+    # The process's own stderr, not sys.stderr: that may be a capture without a descriptor.
+    # No usable stderr (OSError, ValueError) means nowhere to write a traceback to anyway.
+    with contextlib.suppress(OSError, ValueError):
+        faulthandler.enable(file=sys.__stderr__ if sys.__stderr__ is not None else 2, all_threads=True)
 
 
 def configure(level: str = "info") -> None:

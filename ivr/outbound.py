@@ -29,7 +29,9 @@ class SipCallPlacer:
     """Implements :class:`dialer.worker.CallPlacer`.
 
     Standalone (``dial``), it starts its own SIP agent on first use, bound to
-    ``sip.bind_address`` on an ephemeral port. Given a running ``hub`` (``serve --dial``), it
+    ``sip.bind_address`` on ``dialer.sip_port`` (0: a free port; ``sip.port`` is ``serve``'s).
+    Either way, when every line is taken it waits for one (:meth:`CallHub.wait_for_slot`)
+    rather than fail the attempt. Given a running ``hub`` (``serve --dial``), it
     places calls through that process's one endpoint, next to the inbound calls, and leaves
     the hub's lifetime to its owner. Trunk credentials come from ``dialer.*`` either way.
     """
@@ -55,7 +57,8 @@ class SipCallPlacer:
             if self._hub is None or self._services is None:
                 services = await asyncio.to_thread(CallServices.load, self.settings, False)
                 services.start()
-                hub = CallHub(dataclasses.replace(self.settings.sip, port=0), services)
+                sip = dataclasses.replace(self.settings.sip, port=self.settings.dialer.sip_port)
+                hub = CallHub(sip, services)
                 hub.start()
                 self._hub, self._services = hub, services
             if not self._credentials_set:

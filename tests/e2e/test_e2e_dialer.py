@@ -108,11 +108,12 @@ def campaign(tmp_path: Path, *, machine: str = "hangup_retry", max_attempts: int
     return data_dir
 
 
-def dial(data_dir: Path, port: int, ring_timeout_s: float = 30) -> None:
+def dial(data_dir: Path, port: int, ring_timeout_s: float = 30, extra: tuple[str, ...] = ()) -> None:
     run_ivr(
         data_dir,
         "dial",
         "--until-done",
+        *extra,
         env={
             "IVR_DIALER__TRUNK_URI": f"sip:{{number}}@127.0.0.1:{port}",
             "IVR_DIALER__RING_TIMEOUT_S": str(ring_timeout_s),
@@ -231,6 +232,18 @@ def test_unanswered_calls_are_retried_then_closed(
     assert (row["state"], row["attempts"], row["last_result"]) == ("done", "2", result)
     assert row["outcome"] in {"max_attempts", "unreached"}
     assert recordings(data_dir) == []
+
+
+def test_dial_calls_from_the_sip_port_it_is_given(tmp_path: Path) -> None:
+    """A trunk that accepts calls only from a known address and port (``dial --sip-port``)."""
+    data_dir = campaign(tmp_path, max_attempts=1)
+    workdir = tmp_path / "callee"
+    workdir.mkdir()
+    peer, port = callee("uas_busy", workdir, calls=1, trace=True)
+    source = free_port()
+    dial(data_dir, port, extra=("--sip-port", str(source), "--bind", "127.0.0.1"))
+    assert peer.wait(30) == 0, (workdir / "sipp_errors.log").read_text(errors="replace")
+    assert f"Via: SIP/2.0/UDP 127.0.0.1:{source}" in (workdir / "messages.log").read_text(errors="replace")
 
 
 def test_retention_callee_who_says_stop_calling_lands_on_the_do_not_call_list(tmp_path: Path) -> None:
