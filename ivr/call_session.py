@@ -1,10 +1,11 @@
-"""One connected call: media bridge -> recorder + media pipeline -> flow session -> actions.
+"""One connected call: the asyncio adapter around :class:`~ivr.call_core.CallCore`.
 
-The session is a single asyncio task. Every ~20 ms it drains the media bridge (caller frames
-and the bot frames that actually left), feeds the dual-track recorder and the media pipeline,
-runs queued ASR work in a worker thread, turns media and SIP events into flow events, and
-executes the flow's actions: prompts are rendered by TTS off the loop and queued on the bridge.
-Call-control (hang-up, DTMF) arrives from the server through :meth:`on_dtmf`/:meth:`on_ended`.
+The session is one asyncio task. It wakes every media tick (or sooner, when call control, a
+rendered prompt or a recognizer result arrives), drains the media bridge into the dual-track
+recorder, and feeds the core what happened; it then carries out the core's commands: prompts
+are rendered by TTS off the loop and queued on the bridge, recognizer work runs in order in a
+worker thread, transcript turns and pauses go to the recorder, events to the publisher, BYE to
+the SIP agent. All the call's decisions are the core's; this module only moves data.
 """
 
 from __future__ import annotations
@@ -15,51 +16,49 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from dialer.amd import Verdict
-from flows import (
-    Action,
-    CallerHangUp,
-    DtmfDigit,
-    EmitEvent,
-    Flow,
-    FlowSession,
-    HangUp,
-    Listen,
-    NoInput,
-    PauseRecording,
-    Play,
-    PromptFinished,
-    Recognition,
-    ResumeRecording,
-    SetOutcome,
-    Transfer,
-    TransferResult,
-)
-from flows import Event as FlowEvent
+from flows import Flow, FlowSession
+from ivr.call_core import TICK_S, CallCore
 from ivr.call_services import CallServices
+from ivr.call_vocabulary import (
+    AsrResults,
+    CallSummary,
+    Command,
+    Connected,
+    CoreEvent,
+    DigitReceived,
+    FarEndGone,
+    HangupRequested,
+    MediaDrained,
+    PlayPrompt,
+    PromptQueued,
+    Publish,
+    RunAsr,
+    SendHangup,
+    SetRecording,
+    StartTransfer,
+    StopPlayback,
+    Tick,
+    TransferUpdate,
+    WriteTurn,
+)
 from ivr.event_publisher import call_topic
-from ivr.logs import log_event, mask_number
-from ivr.machine_screening import MachineScreening, Screener
-from ivr.prompt_queue import PromptEnded, PromptEvent, PromptQueue, PromptStarted
+from ivr.logs import log_event, mask_number, mask_target
+from ivr.machine_screening import MachineScreening
 from ivr.sip_events import CallConnected, CallEnded, CallOffered, DtmfReceived
 from ivr.transfer import BridgedTransfer, LegDialer, route
 from media import pipeline as mp
 from media.asr.base import Expectation
-from media.barge_in import BargeIn
-from media.dtmf_detector import DtmfDigit as InBandDigit
-from media.endpointer import NoInput as MediaNoInput
-from media.frames import FRAME_MS, SILENCE, Frame
+from media.frames import SILENCE, Frame
 from recordings import CallMetadata, DualTrackRecorder, RecordingInfo
 
 _log = logging.getLogger("ivr.call")
-_TICK_S = FRAME_MS / 1000
-_HANGUP_GRACE_S = 10.0
 
 
 class CallControl(Protocol):
@@ -86,31 +85,24 @@ class CallSession:
         transfers: LegDialer | None = None,
     ) -> None:
         self.offered = offered
+        self.key = offered.call_key
+        self.services = services
+        self.control = control
+        self.screening = screening
         self._transfers = transfers
         self._xfer: BridgedTransfer | None = None
         self._flow_override = flow
         self._extra_variables = dict(variables or {})
-        self.screening = screening
-        self.answered_by: Verdict | None = None
-        self.message_left = False
-        self.key = offered.call_key
-        self.services = services
-        self.control = control
         self._wall_offset = wall_offset  # time.time() - time.monotonic() when the server started
         self.call_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
         self.ended: CallEnded | None = None
         self.recording: RecordingInfo | None = None
+        self.summary: CallSummary | None = None
         self.outcome = ""
-        self.flow_variables: dict[str, object] = {}
-        """The flow's variables when the call ended (e.g. ``callback_at`` for the dialer)."""
-        self._control_events: deque[DtmfReceived | CallEnded | str] = deque()
+        self._inbox: deque[CoreEvent] = deque()
         self._wake = asyncio.Event()
-        self._prompts = PromptQueue()
-        self._hangup_requested = False
-        self._hangup_sent_at: float | None = None
-        self._digit_deadline: float | None = None
-        self._pending_flow: deque[FlowEvent] = deque()
-        self._screener: Screener | None = None
+        self._asr_queue: asyncio.Queue[RunAsr] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
         log_event(
             "call.offered",
             logger=_log,
@@ -120,19 +112,16 @@ class CallSession:
             sip_call_id=offered.sip_call_id,
         )
 
-    # -- from the server --------------------------------------------------------------
+    # -- from the hub (on the loop) ------------------------------------------------------
     def on_dtmf(self, event: DtmfReceived) -> None:
-        self._control_events.append(event)
-        self._wake.set()
+        self._post(DigitReceived(event.digit, event.method))
 
     def on_ended(self, event: CallEnded) -> None:
         self.ended = event
-        self._control_events.append(event)
-        self._wake.set()
+        self._post(FarEndGone(by_remote=event.hung_up_by == "remote"))
 
     def request_hangup(self, reason: str) -> None:
-        self._control_events.append(reason)
-        self._wake.set()
+        self._post(HangupRequested(reason))
 
     def on_unconnected_end(self, event: CallEnded) -> None:
         """An inbound call released before it was confirmed (no ACK, 408, CANCEL) still ends
@@ -151,95 +140,21 @@ class CallSession:
         )
         self._publish("ended", {"outcome": self.outcome, "recording": None, "duration_s": 0.0})
 
+    # -- what the dialer reads when the call is over ---------------------------------------
+    @property
+    def answered_by(self) -> Verdict | None:
+        return self.summary.answered_by if self.summary else None
+
+    @property
+    def message_left(self) -> bool:
+        return self.summary.message_left if self.summary else False
+
+    @property
+    def flow_variables(self) -> Mapping[str, object]:
+        """The flow's variables when the call ended (e.g. ``callback_at`` for the dialer)."""
+        return self.summary.flow_variables if self.summary else {}
+
     # -- the call ---------------------------------------------------------------------
-    def _utc(self, monotonic: float) -> datetime:
-        return datetime.fromtimestamp(monotonic + self._wall_offset, UTC)
-
-    async def run(self, connected: CallConnected) -> None:
-        self._t0 = connected.at
-        self._bridge = connected.bridge
-        self._caller_frames = 0
-        self._bot_frames = 0
-        flow = self._flow_override or self.services.flows.current()
-        self._voice, self._rate = self.services.voice_for(flow)
-        started = self._utc(connected.at)
-        remote = mask_number(self.offered.remote_uri)
-        self.recorder = DualTrackRecorder(
-            self.services.settings.recordings_path,
-            self.call_id,
-            CallMetadata(
-                direction=self.offered.direction,
-                from_number=self.offered.remote_uri
-                if self.offered.direction == "inbound"
-                else self.offered.local_uri,
-                to_number=self.offered.local_uri
-                if self.offered.direction == "inbound"
-                else self.offered.remote_uri,
-                started_at=started,
-                flow_name=flow.metadata.name,
-                flow_version=flow.metadata.version,
-                tags={"codec": connected.codec, "sip_call_id": self.offered.sip_call_id},
-            ),
-        )
-        self.pipeline = mp.CallMediaPipeline(self.services.settings.media)
-        stream = self.services.asr.open_stream(Expectation())
-        self._feeder = mp.AsrFeeder(stream)
-        self.flow = FlowSession(flow, self.variables(), started)
-        log_event(
-            "call.connected",
-            logger=_log,
-            call_id=self.call_id,
-            codec=connected.codec,
-            flow=flow.metadata.name,
-        )
-        self._publish(
-            "connected", {"direction": self.offered.direction, "remote": remote, "flow": flow.metadata.name}
-        )
-        flow_started = False
-        try:
-            if self.screening is None or await self._screen() is not Verdict.MACHINE:
-                flow_started = True
-                await self._apply(self.flow.start(self._utc(time.monotonic())))
-            await self._loop()
-        finally:
-            stream.close()
-            if self._xfer is not None:
-                self._xfer.close()
-                log_event(
-                    "call.bridge_closed",
-                    logger=_log,
-                    call_id=self.call_id,
-                    to_agent_s=round(self._xfer.frames_to_agent * _TICK_S, 2),
-                    to_caller_s=round(self._xfer.frames_to_caller * _TICK_S, 2),
-                )
-            end = self._utc(self.ended.at) if self.ended else datetime.now(UTC)
-            if flow_started:
-                self.outcome = self.flow.outcome or self.outcome
-                self.flow_variables = dict(self.flow.variables)
-            loop = asyncio.get_running_loop()
-            self.recording = await loop.run_in_executor(
-                self.services.executor, self.recorder.close, end, self.outcome
-            )
-            ended = self.ended
-            log_event(
-                "call.ended",
-                logger=_log,
-                call_id=self.call_id,
-                outcome=self.outcome or "none",
-                status=ended.status_code if ended else 0,
-                hung_up_by=ended.hung_up_by if ended else "local",
-                connected_s=round(ended.connected_s, 3) if ended else 0,
-                recording=str(self.recording.wav_path),
-            )
-            self._publish(
-                "ended",
-                {
-                    "outcome": self.outcome,
-                    "recording": self.recording.call_id,
-                    "duration_s": round(self.recording.duration_s, 3),
-                },
-            )
-
     def variables(self) -> dict[str, object]:
         caller = _user_part(self.offered.remote_uri)
         base: dict[str, object] = {
@@ -250,236 +165,130 @@ class CallSession:
             base["account"] = self.services.directory.lookup(caller)
         return {**base, **self._extra_variables}
 
-    async def _screen(self) -> Verdict:
-        """Answering-machine detection on the first seconds of audio (outbound calls)."""
-        assert self.screening is not None
-        screener = self._screener = Screener(self.screening)
-        while self.ended is None and not screener.done:
-            await self._next_tick()
-            self._pump_audio()
-            for event in screener.poll(self._caller_frames * _TICK_S):
-                log_event(
-                    "call.amd",
-                    logger=_log,
-                    call_id=self.call_id,
-                    verdict=event.verdict.value,
-                    reason=event.reason.value,
-                    after_s=round(event.after_s, 2),
-                )
-        self._screener = None
-        self.answered_by = screener.verdict or Verdict.NOTSURE
-        if self.answered_by is Verdict.MACHINE and self.ended is None:
-            if screener.message:
-                self.message_left = True
-                await self._apply(
-                    [Play(screener.message, barge_in=False, step="machine_message"), HangUp("message_left")]
-                )
-            else:
-                await self._apply([HangUp("machine")])
-        return self.answered_by
-
-    async def _next_tick(self) -> None:
-        """Sleep one media tick, or less if call control (DTMF, hang-up) arrives."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), _TICK_S)
-        self._wake.clear()
+    async def run(self, connected: CallConnected) -> None:
+        self._bridge = connected.bridge
+        flow = self._flow_override or self.services.flows.current()
+        self._voice, self._rate = self.services.voice_for(flow)
+        started = datetime.fromtimestamp(connected.at + self._wall_offset, UTC)
+        self.recorder = self._open_recorder(flow, connected, started)
+        pipeline = mp.CallMediaPipeline(self.services.settings.media)
+        stream = self.services.asr.open_stream(Expectation())
+        feeder = mp.AsrFeeder(stream)
+        self.core = CallCore(
+            self.call_id,
+            FlowSession(flow, self.variables(), started),
+            pipeline,
+            connected_at=connected.at,
+            wall_offset=self._wall_offset,
+            max_duration_s=self.services.settings.sip.max_call_duration_s,
+            screening=self.screening,
+        )
+        log_event(
+            "call.connected",
+            logger=_log,
+            call_id=self.call_id,
+            codec=connected.codec,
+            flow=flow.metadata.name,
+        )
+        remote = mask_number(self.offered.remote_uri)
+        self._publish(
+            "connected", {"direction": self.offered.direction, "remote": remote, "flow": flow.metadata.name}
+        )
+        self._spawn(self._run_asr(feeder), "asr")
+        try:
+            self._feed(Connected())
+            await self._loop()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            stream.close()
+            await self._close(connected)
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        max_s = self.services.settings.sip.max_call_duration_s
-        while self.ended is None:
-            await self._next_tick()
-            events: list[FlowEvent] = []
-            media_events = self._pump_audio()
+        core = self.core
+        while not core.finished:
+            deadline = core.next_deadline()
+            timeout = TICK_S if deadline is None else min(TICK_S, max(0.0, deadline - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            self._pump_audio()
+            while self._inbox and not core.finished:
+                self._feed(self._inbox.popleft())
             if self._xfer is not None:
-                events += self._transfer_tick(self._xfer)
-            media_events += self.pipeline.check_timers(self._caller_frames * _TICK_S)
-            work = self.pipeline.take_asr_work()
-            if work:
-                media_events += await loop.run_in_executor(self.services.executor, self._feeder.run, work)
-            events += self._media_to_flow(media_events)
-            events += self._control_to_flow()
-            if self._digit_deadline is not None and time.monotonic() >= self._digit_deadline:
-                self._digit_deadline = None
-                events.append(NoInput())
-            for event in events:
-                await self._apply(self.flow.handle(event, self._utc(time.monotonic())))
-            if self._hangup_requested and not self._prompts.busy and self._hangup_sent_at is None:
-                self._hangup_sent_at = time.monotonic()
-                self.control.hangup(self.key)
-            if self._hangup_sent_at is None and time.monotonic() - self._t0 > max_s:
-                log_event("call.max_duration", logging.WARNING, _log, call_id=self.call_id, limit_s=max_s)
-                self._hangup_requested = True
-                self._interrupt_prompts()
-            if self._hangup_sent_at is not None and time.monotonic() - self._hangup_sent_at > _HANGUP_GRACE_S:
-                break  # the far end never answered our BYE; the agent will clean up
+                self._transfer_tick(self._xfer)
+            deadline = core.next_deadline()
+            if deadline is not None and time.monotonic() >= deadline:
+                self._feed(Tick())
 
-    # -- audio ------------------------------------------------------------------------
-    def _pump_audio(self) -> list[mp.MediaEvent]:
-        events: list[mp.MediaEvent] = []
-        prompt_events: list[PromptEvent] = []
-        for record in self._bridge.drain():
-            frame = _frame(record.pcm)
+    def _pump_audio(self) -> None:
+        records = self._bridge.drain()
+        if not records:
+            return
+        frames = [_frame(record.pcm) for record in records]
+        for record, frame in zip(records, frames, strict=True):
             if record.side == "caller":
                 self.recorder.push_caller(frame)
                 if self._xfer is not None:
                     self._xfer.caller_frame(record.pcm)
-                if self._screener is not None:
-                    self._screener.push_frame(frame, self._caller_frames * _TICK_S)
-                events += self.pipeline.push_caller_frame(frame, self._caller_frames * _TICK_S)
-                self._caller_frames += 1
             else:
                 self.recorder.push_bot(frame)
-                if record.pcm is not None:
-                    self.pipeline.prompt_frame(frame)
-                prompt_events += self._prompts.frame_sent(
-                    record.prompt_id, record.last_of_prompt, self._bot_frames * _TICK_S
-                )
-                self._bot_frames += 1
-        prompt_events += self._prompts.flush_empty(self._bot_frames * _TICK_S)
-        self._on_prompt_events(prompt_events)
-        return events
+        self._feed(MediaDrained(records, frames))
 
-    def _on_prompt_events(self, prompt_events: Sequence[PromptEvent]) -> None:
-        for pe in prompt_events:
-            prompt = pe.prompt
-            if isinstance(pe, PromptStarted):
-                self.pipeline.prompt_started(prompt.barge_in, self._caller_frames * _TICK_S)
-                continue
-            assert isinstance(pe, PromptEnded)
-            start = prompt.start_s or 0.0
-            self.recorder.add_turn("bot", prompt.text, start, max(start, prompt.end_s or start))
-            self._pending_flow.append(PromptFinished(interrupted=prompt.interrupted))
-            if not self._prompts.busy:
-                self.pipeline.prompt_finished(self._caller_frames * _TICK_S)
+    def _feed(self, event: CoreEvent) -> None:
+        self._execute(self.core.handle(event, time.monotonic()))
 
-    def _interrupt_prompts(self) -> None:
-        self._bridge.stop_playback()
-        self._on_prompt_events(self._prompts.interrupt(self._bot_frames * _TICK_S))
+    def _post(self, event: CoreEvent) -> None:
+        self._inbox.append(event)
+        self._wake.set()
 
-    # -- events to the flow -----------------------------------------------------------
-    def _media_to_flow(self, events: Sequence[mp.MediaEvent]) -> list[FlowEvent]:
-        out: list[FlowEvent] = list(self._pending_flow)
-        self._pending_flow.clear()
-        for event in events:
-            if isinstance(event, BargeIn):
-                current = self._prompts.current
-                if current is not None and current.barge_in:
-                    log_event("call.barge_in", logger=_log, call_id=self.call_id, at_s=round(event.at, 3))
-                    self._interrupt_prompts()
-                    out += list(self._pending_flow)
-                    self._pending_flow.clear()
-            elif isinstance(event, mp.AsrFinal):
-                result = event.result
-                self.pipeline.stop_listening()
+    # -- commands -----------------------------------------------------------------------
+    def _execute(self, commands: Sequence[Command]) -> None:
+        for command in commands:
+            if isinstance(command, PlayPrompt):
+                self._spawn(self._render(command), f"prompt-{command.prompt_id}")
+            elif isinstance(command, StopPlayback):
+                self._bridge.stop_playback()
+            elif isinstance(command, RunAsr):
+                self._asr_queue.put_nowait(command)
+            elif isinstance(command, WriteTurn):
                 self.recorder.add_turn(
-                    "caller",
-                    result.text,
-                    event.speech_started_at,
-                    event.speech_ended_at,
-                    min(1.0, max(0.0, result.confidence)),
+                    command.speaker, command.text, command.start_s, command.end_s, command.confidence
                 )
-                log_event(
-                    "call.heard",
-                    logger=_log,
-                    call_id=self.call_id,
-                    words=len(result.text.split()),
-                    confidence=round(result.confidence, 3),
-                    in_grammar=result.in_grammar,
-                )
-                out.append(Recognition(result.text, result.confidence, result.in_grammar))
-            elif isinstance(event, mp.AsrFailed):
-                self.pipeline.stop_listening()
-                log_event("call.asr_failed", logging.WARNING, _log, call_id=self.call_id, reason=event.reason)
-                out.append(Recognition("", 0.0, in_grammar=False))  # the flow treats it as a no-match
-            elif isinstance(event, MediaNoInput):
-                self.pipeline.stop_listening()
-                log_event("call.no_input", logger=_log, call_id=self.call_id)
-                out.append(NoInput())
-            elif isinstance(event, InBandDigit):
-                out += self._digit(event.digit, "inband")
-        return out
+            elif isinstance(command, SetRecording):
+                if command.paused:
+                    self.recorder.pause(command.reason)
+                else:
+                    self.recorder.resume()
+            elif isinstance(command, Publish):
+                self._publish(command.event, dict(command.payload))
+            elif isinstance(command, StartTransfer):
+                self._start_transfer(command.target)
+            elif isinstance(command, SendHangup):
+                self.control.hangup(self.key)
 
-    def _control_to_flow(self) -> list[FlowEvent]:
-        out: list[FlowEvent] = []
-        while self._control_events:
-            item = self._control_events.popleft()
-            if isinstance(item, DtmfReceived):
-                out += self._digit(item.digit, item.method)
-            elif isinstance(item, CallEnded):
-                self._interrupt_prompts()
-                out += list(self._pending_flow)
-                self._pending_flow.clear()
-                if item.hung_up_by == "remote":
-                    out.append(CallerHangUp())
-            else:
-                self._hangup_requested = True
-                self._interrupt_prompts()
-        return out
-
-    def _digit(self, digit: str, method: str) -> list[FlowEvent]:
-        out: list[FlowEvent] = []
-        current = self._prompts.current
-        if current is not None and current.barge_in:
-            self._interrupt_prompts()
-            out += list(self._pending_flow)
-            self._pending_flow.clear()
-        at = self._caller_frames * _TICK_S
-        self.recorder.add_turn("caller", f"#{digit}", at, at)
-        log_event("call.dtmf", logger=_log, call_id=self.call_id, method=method)
-        out.append(DtmfDigit(digit))
-        return out
-
-    # -- actions ----------------------------------------------------------------------
-    async def _apply(self, actions: Sequence[Action]) -> None:
-        for action in actions:
-            if isinstance(action, Play):
-                await self._play(action)
-            elif isinstance(action, Listen):
-                self._listen(action)
-            elif isinstance(action, HangUp):
-                self.outcome = action.outcome
-                self.pipeline.stop_listening()
-                self._hangup_requested = True
-            elif isinstance(action, SetOutcome):
-                self.outcome = action.outcome
-            elif isinstance(action, PauseRecording):
-                self.recorder.pause("flow step")
-            elif isinstance(action, ResumeRecording):
-                self.recorder.resume()
-            elif isinstance(action, EmitEvent):
-                self._publish("flow_event", {"name": action.name, **dict(action.data)})
-            elif isinstance(action, Transfer):
-                await self._transfer(action)
-        if self.flow.keys_pending and (listen := self.flow.listen) is not None:
-            self._digit_deadline = time.monotonic() + listen.dtmf.inter_digit_timeout_s
-        else:
-            self._digit_deadline = None
-
-    async def _play(self, action: Play) -> None:
+    async def _render(self, command: PlayPrompt) -> None:
         loop = asyncio.get_running_loop()
         frames = await loop.run_in_executor(
-            self.services.executor, self.services.render_frames, action.text, self._voice, self._rate
+            self.services.executor, self.services.render_frames, command.text, self._voice, self._rate
         )
-        prompt = self._prompts.add(action.text, action.barge_in, len(frames), action.step)
-        if self._prompts.current is prompt:
-            self.pipeline.prompt_started(action.barge_in, self._caller_frames * _TICK_S)
-        self._bridge.play(prompt.id, frames)
-        log_event(
-            "call.prompt",
-            logger=_log,
-            call_id=self.call_id,
-            step=action.step,
-            seconds=round(len(frames) * _TICK_S, 2),
-            barge_in=action.barge_in,
-        )
+        self._bridge.play(command.prompt_id, frames)
+        self._post(PromptQueued(command.prompt_id, len(frames)))
 
-    def _listen(self, action: Listen) -> None:
-        expectation = Expectation(phrases=action.phrases, open_vocabulary=action.open_vocabulary)
-        self.pipeline.start_listening(expectation, action.no_input_timeout_s, self._caller_frames * _TICK_S)
+    async def _run_asr(self, feeder: mp.AsrFeeder) -> None:
+        """Recognizer work, strictly in order, one batch at a time in a worker thread."""
+        loop = asyncio.get_running_loop()
+        while True:
+            command = await self._asr_queue.get()
+            work = list(command.work)
+            while not self._asr_queue.empty():  # fell behind: one batch is cheaper
+                work += self._asr_queue.get_nowait().work
+            results = await loop.run_in_executor(self.services.executor, feeder.run, work)
+            if results:
+                self._post(AsrResults(results))
 
-    async def _transfer(self, action: Transfer) -> None:
-        where = route(action.target, self.services.settings.transfer)
+    def _start_transfer(self, target: str) -> None:
+        where = route(target, self.services.settings.transfer)
         if where.uri is None or self._transfers is None:
             reason = where.problem or "transfers need the call hub"
             log_event(
@@ -487,53 +296,110 @@ class CallSession:
                 logging.WARNING,
                 _log,
                 call_id=self.call_id,
-                target=action.target,
+                target=mask_target(target),
                 reason=reason,
             )
-            self._pending_flow.append(TransferResult(success=False, reason="no_route"))
+            self._post(TransferUpdate(success=False, reason="no_route"))
             return
-        self.pipeline.stop_listening()
         ring_s = self.services.settings.transfer.ring_timeout_s
-        xfer = BridgedTransfer(action.target, where.uri, self._bridge, self._transfers, ring_s)
+        xfer = BridgedTransfer(target, where.uri, self._bridge, self._transfers, ring_s)
         try:
             xfer.start()
         except OSError as exc:
-            self._pending_flow.append(TransferResult(success=False, reason=f"failed: {exc}"))
+            self._post(TransferUpdate(success=False, reason=f"failed: {exc}"))
             return
         self._xfer = xfer
-        log_event("call.transferring", logger=_log, call_id=self.call_id, target=action.target)
-        self._publish("transferring", {"target": action.target})
+        log_event("call.transferring", logger=_log, call_id=self.call_id, target=mask_target(target))
+        self._publish("transferring", {"target": mask_target(target)})
 
-    def _transfer_tick(self, xfer: BridgedTransfer) -> list[FlowEvent]:
-        result = xfer.tick(ringback=not self._prompts.busy)
+    def _transfer_tick(self, xfer: BridgedTransfer) -> None:
+        result = xfer.tick(ringback=not self.core.prompts_busy)
         if result is not None:
-            log_event(
-                "call.transferred" if result.success else "call.transfer_failed",
-                logger=_log,
-                call_id=self.call_id,
-                target=xfer.target,
-                reason=result.reason,
-            )
-            self._publish(
-                "transferred" if result.success else "transfer_failed",
-                {"target": xfer.target, "reason": result.reason},
-            )
             if not result.success:
                 self._xfer = None
-            return [result]
-        if xfer.agent_left and not self._hangup_requested:
-            log_event("call.agent_hung_up", logger=_log, call_id=self.call_id)
-            self._hangup_requested = True
-        return []
+            self._feed(TransferUpdate(success=result.success, reason=result.reason))
+        elif xfer.agent_left:
+            self._feed(TransferUpdate(agent_left=True))
+
+    # -- the end ------------------------------------------------------------------------
+    def _open_recorder(self, flow: Flow, connected: CallConnected, started: datetime) -> DualTrackRecorder:
+        inbound = self.offered.direction == "inbound"
+        return DualTrackRecorder(
+            self.services.settings.recordings_path,
+            self.call_id,
+            CallMetadata(
+                direction=self.offered.direction,
+                from_number=self.offered.remote_uri if inbound else self.offered.local_uri,
+                to_number=self.offered.local_uri if inbound else self.offered.remote_uri,
+                started_at=started,
+                flow_name=flow.metadata.name,
+                flow_version=flow.metadata.version,
+                tags={"codec": connected.codec, "sip_call_id": self.offered.sip_call_id},
+            ),
+        )
+
+    async def _close(self, connected: CallConnected) -> None:
+        if self._xfer is not None:
+            self._xfer.close()
+            log_event(
+                "call.bridge_closed",
+                logger=_log,
+                call_id=self.call_id,
+                to_agent_s=round(self._xfer.frames_to_agent * TICK_S, 2),
+                to_caller_s=round(self._xfer.frames_to_caller * TICK_S, 2),
+            )
+        self.summary = self.core.summary()
+        self.outcome = self.summary.outcome
+        end_at = self.ended.at if self.ended else time.monotonic()
+        end = datetime.fromtimestamp(end_at + self._wall_offset, UTC)
+        loop = asyncio.get_running_loop()
+        self.recording = await loop.run_in_executor(
+            self.services.executor, self.recorder.close, end, self.outcome
+        )
+        ended = self.ended
+        log_event(
+            "call.ended",
+            logger=_log,
+            call_id=self.call_id,
+            outcome=self.outcome or "none",
+            status=ended.status_code if ended else 0,
+            hung_up_by=ended.hung_up_by if ended else "local",
+            connected_s=round(ended.connected_s, 3) if ended else 0,
+            recording=str(self.recording.wav_path),
+        )
+        self._publish(
+            "ended",
+            {
+                "outcome": self.outcome,
+                "recording": self.recording.call_id,
+                "duration_s": round(self.recording.duration_s, 3),
+            },
+        )
 
     def _publish(self, event: str, payload: dict[str, object]) -> None:
         self.services.publisher.publish(call_topic(self.call_id, event), payload)
 
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=f"call-{self.key}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log_event(
+                "call.task_failed",
+                logging.ERROR,
+                _log,
+                call_id=self.call_id,
+                task=task.get_name(),
+                error=repr(task.exception()),
+            )
+            self.request_hangup("internal error")
+
 
 def _frame(pcm: bytes | None) -> Frame:
-    if pcm is None:
-        return SILENCE
-    return np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+    return SILENCE if pcm is None else np.frombuffer(pcm, dtype="<i2").astype(np.int16)
 
 
 def _user_part(uri: str) -> str:

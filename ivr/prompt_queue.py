@@ -42,8 +42,11 @@ class PromptQueue:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _queue: deque[Prompt] = field(default_factory=deque)
 
-    def add(self, text: str, barge_in: bool, frames: int, step: str = "") -> Prompt:
-        prompt = Prompt(next(self._ids), text, barge_in, frames, step)
+    def add(
+        self, text: str, barge_in: bool, frames: int, step: str = "", prompt_id: int | None = None
+    ) -> Prompt:
+        """Queue a prompt; ``prompt_id`` when the caller numbered it already (else the next number)."""
+        prompt = Prompt(next(self._ids) if prompt_id is None else prompt_id, text, barge_in, frames, step)
         self._queue.append(prompt)
         return prompt
 
