@@ -42,8 +42,8 @@ class SipSettings:
     allowed_networks: tuple[str, ...] = ()
     media_networks: tuple[str, ...] = ()
     max_pending_invites: int = 16
-    invites_per_source_per_s: float = 20.0
-    invite_burst_per_source: int = 40
+    invites_per_source_per_s: float = 200.0
+    invite_burst_per_source: int = 400
     retry_after_s: int = 5
     drain_timeout_s: float = 3600.0
 

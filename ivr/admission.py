@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from config.settings import SipSettings
 from ivr.networks import in_networks, parse_networks
 from ivr.sdp_offer import check_offer, sdp_body
+from ivr.sip_message_check import request_problem
 
 _MAX_TRACKED_SOURCES = 4096
 
@@ -83,6 +84,9 @@ class Admission:
         refusal = self.decide(source_ip, load, now)
         if refusal is not None:
             return refusal
+        malformed = request_problem(message)
+        if malformed is not None:
+            return Refusal(400, "Bad Request", warning=(399, malformed))
         body = sdp_body(message)
         if body is None:
             return None  # a late offer: pjsua offers in the 200 and the ACK answers

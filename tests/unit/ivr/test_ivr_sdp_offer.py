@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.sdp_offer import check_offer, sdp_body
+from ivr.sip_message_check import request_problem
 
 CODECS = ("PCMU", "PCMA")
 
@@ -78,3 +79,39 @@ def test_the_body_is_found_in_a_whole_sip_message() -> None:
     assert sdp_body(head + "c: application/sdp\r\n\r\nv=0\r\n") == "v=0\r\n"
     assert sdp_body(head + "Content-Length: 0\r\n\r\n") is None  # late offer: pjsua offers in 200
     assert sdp_body(head + "Content-Type: text/plain\r\n\r\nhello") == ""
+
+
+def _invite(headers: str, body: str = "") -> str:
+    return f"INVITE sip:ivr@127.0.0.1 SIP/2.0\r\n{headers}\r\n{body}"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "expected"),
+    [
+        ("Call-ID: a\r\nCall-ID: b\r\nCSeq: 1 INVITE\r\n", "", "more than one Call-ID header"),
+        ("i: a\r\nCall-ID: b\r\nCSeq: 1 INVITE\r\n", "", "more than one Call-ID header"),
+        (
+            "Call-ID: a\r\nCSeq: 1 INVITE\r\nContent-Length: 3\r\nl: 9999\r\n",
+            "v=0",
+            "more than one Content-Length header",
+        ),
+        (
+            "Call-ID: a\r\nCSeq: 1 OPTIONS\r\n",
+            "",
+            "CSeq method 'OPTIONS' does not match the request method 'INVITE'",
+        ),
+        (
+            "Call-ID: a\r\nCSeq: 1 INVITE\r\nContent-Length: 50\r\n",
+            "v=0\r\n",
+            "Content-Length 50 is larger than the 5-byte body",
+        ),
+        ("Call-ID: a\r\nCSeq: 1 INVITE\r\nContent-Length: -1\r\n", "", "Content-Length '-1' is not a number"),
+    ],
+)
+def test_ambiguous_invites_are_bad_requests(headers: str, body: str, expected: str) -> None:
+    assert request_problem(_invite(headers, body)) == expected
+
+
+def test_a_sound_invite_with_folded_headers_passes() -> None:
+    headers = "Call-ID: a\r\nSubject: one\r\n two\r\nCSeq: 1 INVITE\r\nContent-Length: 5\r\n"
+    assert request_problem(_invite(headers, "v=0\r\n")) is None
