@@ -109,9 +109,11 @@ class SipAgent:
             self._thread.join(timeout)
 
     def drain(self) -> None:
-        """Take no new calls (503 with Retry-After); calls in progress go on. Any thread."""
+        """Take no new calls (503 with Retry-After, and 503 to OPTIONS probes); calls in
+        progress go on. Any thread."""
         if not self._draining.is_set():
             self._draining.set()
+            self.submit(lambda: self._set_online(False))
             log_event("sip.draining", logger=_log, live_calls=self.active_calls)
 
     @property
@@ -183,6 +185,7 @@ class SipAgent:
         self.bound_port = port
         host = s.public_address or ("127.0.0.1" if s.bind_address in ("0.0.0.0", "") else s.bind_address)
         self._account = self._create_account(f"sip:ivr@{host}:{port}", default=True)
+        self._set_online(not self._draining.is_set())
         log_event(
             "sip.listening",
             logger=_log,
@@ -201,6 +204,14 @@ class SipAgent:
         account = PjAccount(self)
         account.create(account_config(self.settings, id_uri, username, password), default)
         return account
+
+    def _set_online(self, online: bool) -> None:
+        # With the vendored build's patch, OPTIONS follows this: 200 online, 503 offline, so a
+        # load balancer's probe sees a draining node leave.
+        if self._account is not None:
+            status = pj.PresenceStatus()
+            status.status = pj.PJSUA_BUDDY_STATUS_ONLINE if online else pj.PJSUA_BUDDY_STATUS_OFFLINE
+            self._account.setOnlineStatus(status)
 
     def _run_commands(self) -> None:
         while True:

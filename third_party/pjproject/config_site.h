@@ -16,3 +16,7 @@
  * dialog that nothing serves, instead of silence; MESSAGE is not accepted (405). */
 #define PJSUA_ANSWER_UNSERVED_REQUESTS 1
 #define PJSUA_REFUSE_MESSAGE        1
+/* patches/0002-options-probe-status.patch: OPTIONS answers 503 while the default account is
+ * offline (the engine sets it online when it takes calls, offline when draining), so a load
+ * balancer's OPTIONS probe takes a draining node out; a CSeq naming another method gets 400. */
+#define PJSUA_OPTIONS_FOLLOW_ONLINE_STATUS 1
