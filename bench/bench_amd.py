@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from dialer.amd import AmdConfig, AmdVerdict, AnsweringMachineDetector, CueReason, Verdict
+from media.amd import AmdConfig, AmdVerdict, AnsweringMachineDetector, CueReason, Verdict
 from media.audio_checks import decode_wav
 from media.frames import SAMPLE_RATE, split_frames
 from media.g711 import ulaw_decode, ulaw_encode

@@ -7,6 +7,7 @@ found before the hotline starts, not when the first call arrives.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import os
 import typing
@@ -17,12 +18,10 @@ from typing import Any
 
 import yaml
 
+from config.errors import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "IVR_"
-
-
-class ConfigError(ValueError):
-    """A setting is missing, unknown or of the wrong type; the message says where."""
 
 
 @dataclass(frozen=True)
@@ -355,7 +354,5 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
 
 
 def _did_you_mean(word: str, candidates: list[str]) -> str:
-    import difflib
-
     close = difflib.get_close_matches(word, candidates, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""

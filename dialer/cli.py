@@ -19,7 +19,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from config import logs
 from config.cli_options import add_common_options, settings_from_args
+from config.errors import MissingDependencyError
 from config.settings import Settings
 from dialer import dnc
 from dialer.db import DialerDataError, open_database
@@ -30,8 +32,6 @@ from dialer.pacing import Pacer
 from dialer.status import campaign_status, format_status
 from dialer.store import DialerStore
 from dialer.worker import CallPlacer, DialerWorker, SystemClock, WorkerConfig
-from ivr import logs
-from ivr.errors import MissingDependencyError
 from ivr.event_publisher import create_publisher
 
 

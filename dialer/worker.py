@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from config.logs import log_event, mask_number
 from dialer.call_result import CallResult
 from dialer.pacing import Pacer
 from dialer.retry_policy import Decision, RetryAt
 from dialer.store import AttemptReport, DialerStore, Lease, LeaseLostError, final_outcome
 from ivr.event_publisher import EventPublisher, NullPublisher, dialer_topic
-from ivr.logs import log_event, mask_number
 
 _LOG = logging.getLogger("ivr.dialer")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from config.errors import IvrError
+
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-class DurationError(ValueError):
+class DurationError(IvrError, ValueError):
     """The text is not a duration; the message shows the accepted forms."""
 
 

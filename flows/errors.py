@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ivr.errors import IvrError
+from config.errors import IvrError
 
 
 @dataclass(frozen=True, order=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from flows.actions import Listen
 from flows.business_hours import BusinessHours
+from flows.templates import is_template
 
 if TYPE_CHECKING:
     from flows.matching import PhraseMatcher
@@ -205,8 +206,6 @@ class Flow:
 
     def static_prompts(self) -> list[str]:
         """Every prompt without template variables, so TTS can render them ahead of calls."""
-        from flows.templates import is_template
-
         texts: list[str] = [
             self.settings.failure_prompt,
             self.settings.help_prompt,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from config.logs import log_event
 from flows.errors import FlowValidationError, Problem
 from flows.loader import load_flow
 from flows.model import Flow
-from ivr.logs import log_event
 
 _LOGGER = logging.getLogger("ivr.flows")
 

@@ -9,7 +9,7 @@ events). Simulated time advances a few seconds per turn.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flows.actions import (
@@ -118,8 +118,6 @@ class Simulator:
 
 def flow_zone(flow: Flow) -> Any:
     """The first calendar's time zone (simulated calls happen in the flow's local time), else UTC."""
-    from datetime import UTC
-
     for calendar in flow.business_hours.values():
         return calendar.timezone
     return UTC

@@ -20,7 +20,7 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from ivr.logs import log_event
+from config.logs import log_event
 
 _LOGGER = logging.getLogger("ivr.flows")
 _SINGLE_EXPR = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from dialer.amd import Verdict
+from config.logs import log_event, mask_target
 from flows import (
     Action,
     CallerHangUp,
@@ -59,11 +59,11 @@ from ivr.call_vocabulary import (
     TransferUpdate,
     WriteTurn,
 )
-from ivr.logs import log_event, mask_target
 from ivr.machine_screening import MachineScreening, Screener
 from ivr.media_bridge import BridgeRecord
 from ivr.prompt_queue import PromptEnded, PromptEvent, PromptQueue, PromptStarted
 from media import pipeline as mp
+from media.amd import Verdict
 from media.asr.base import Expectation
 from media.barge_in import BargeIn
 from media.dtmf_detector import DtmfDigit as InBandDigit

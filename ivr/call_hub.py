@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from config.logs import log_event, mask_number
 from config.settings import SipSettings
 from ivr.call_services import CallServices
-from ivr.logs import log_event, mask_number
 from ivr.sip_agent import SipAgent
 from ivr.sip_events import CallConnected, CallEnded, CallOffered, CallRefused, DtmfReceived, SipEvent
 from recordings import RecordingInfo

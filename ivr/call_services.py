@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from config.logs import log_event
 from config.settings import Settings
 from flows import Flow, FlowRepository
 from ivr.customer_directory import CustomerDirectory
 from ivr.event_publisher import EventPublisher, create_publisher
-from ivr.logs import log_event
 from media.asr.base import AsrEngine
 from media.asr.factory import create_asr_engine
 from media.frames import FRAME_SAMPLES

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dialer.amd import Verdict
+from config.logs import log_event, mask_number, mask_target
 from flows import Flow, FlowSession
 from ivr.call_core import TICK_S, CallCore
 from ivr.call_services import CallServices
@@ -49,11 +49,11 @@ from ivr.call_vocabulary import (
     WriteTurn,
 )
 from ivr.event_publisher import call_topic
-from ivr.logs import log_event, mask_number, mask_target
 from ivr.machine_screening import MachineScreening
 from ivr.sip_events import CallConnected, CallEnded, CallOffered, DtmfReceived
 from ivr.transfer import BridgedTransfer, LegDialer, route
 from media import pipeline as mp
+from media.amd import Verdict
 from media.asr.base import Expectation
 from media.frames import SILENCE, Frame
 from recordings import CallMetadata, DualTrackRecorder, RecordingInfo

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dialer.amd import Verdict
 from ivr.media_bridge import BridgeRecord
+from media.amd import Verdict
 from media.frames import Frame
 from media.pipeline import AsrFailed, AsrFinal, AsrPartial, AsrWork
 

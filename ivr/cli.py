@@ -10,9 +10,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from config.settings import ConfigError
-from ivr.errors import IvrError
-from ivr.logs import enable_crash_tracebacks
+from config.errors import ConfigError, IvrError
+from config.logs import enable_crash_tracebacks
 
 # Modules exposing ``add_commands(subparsers)``; each sets ``func(args) -> int`` on its parsers.
 COMMAND_MODULES = (

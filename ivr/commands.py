@@ -7,9 +7,10 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
+from config import logs
 from config.cli_options import add_common_options, settings_from_args
-from config.settings import ConfigError, Settings
-from ivr import logs
+from config.errors import ConfigError
+from config.settings import Settings
 
 if TYPE_CHECKING:
     from ivr.worker_pool import DialPassthrough

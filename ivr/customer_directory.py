@@ -14,7 +14,7 @@ from pathlib import Path
 
 import phonenumbers
 
-from ivr.errors import IvrError
+from config.errors import IvrError
 
 
 class DirectoryError(IvrError):

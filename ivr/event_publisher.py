@@ -28,9 +28,9 @@ from typing import Any, Protocol
 
 import aiomqtt
 
+from config.errors import IvrError
+from config.logs import log_event, mask_number
 from config.settings import MqttSettings
-from ivr.errors import IvrError
-from ivr.logs import log_event, mask_number
 
 _LOG = logging.getLogger("ivr.events")
 TASK_NAME = "mqtt-event-publisher"

@@ -15,9 +15,9 @@ import logging
 import os
 import signal
 
+from config.logs import log_event
 from config.settings import Settings
 from ivr.drain import DRAIN_SIGNAL, drain_requested_early, drain_timeout, hold_drain_requests
-from ivr.logs import log_event
 from ivr.sip_agent import SipAgent
 from ivr.sip_events import CallRefused, SipEvent
 from ivr.worker_pool import DialPassthrough, WorkerPool

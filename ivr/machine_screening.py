@@ -1,6 +1,6 @@
 """The first seconds of an outbound call: is it a person or an answering machine?
 
-Plain logic over frames (the detector is :mod:`dialer.amd`); the call session feeds it the
+Plain logic over frames (the detector is :mod:`media.amd`); the call session feeds it the
 callee's frames and asks, once per tick, whether screening is over. With a message to leave,
 screening goes on after a machine verdict until the beep (or the greeting's end) says "speak now".
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from dialer.amd import AmdConfig, AmdVerdict, AnsweringMachineDetector, MessageCue, Verdict
+from media.amd import AmdConfig, AmdVerdict, AnsweringMachineDetector, MessageCue, Verdict
 from media.frames import Frame
 
 

@@ -9,17 +9,18 @@ import dataclasses
 import logging
 from datetime import UTC, datetime
 
+from config.logs import log_event, mask_number
 from config.settings import Settings
-from dialer.amd import AmdConfig, Verdict
-from dialer.call_result import CallResult, classify_sip_status
+from dialer.call_result import CallResult
 from dialer.worker import CallReport, CallRequest
 from flows import Flow, FlowRepository
 from ivr.call_hub import CallHub
 from ivr.call_services import CallServices
 from ivr.call_session import CallSession
-from ivr.logs import log_event, mask_number
 from ivr.machine_screening import MachineScreening
 from ivr.sip_events import CallOffered
+from ivr.sip_status import classify_sip_status
+from media.amd import AmdConfig, Verdict
 
 _log = logging.getLogger("ivr.outbound")
 _SHUTDOWN_GRACE_S = 8.0

@@ -15,7 +15,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from ivr.logs import log_event
+from config.logs import log_event
 
 _log = logging.getLogger("ivr.sip")
 _CONFIG_SITE = Path(__file__).resolve().parent.parent / "third_party" / "pjproject" / "config_site.h"

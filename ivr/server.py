@@ -16,12 +16,12 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from config.logs import log_event
 from config.settings import Settings
 from ivr.call_hub import CallHub, HubStats
 from ivr.call_services import CallServices
 from ivr.call_session import CallSession
 from ivr.drain import DRAIN_SIGNAL, drain_requested_early, drain_timeout, hold_drain_requests
-from ivr.logs import log_event
 from ivr.sip_events import CallOffered
 from recordings import recover_unfinished
 

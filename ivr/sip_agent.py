@@ -28,11 +28,11 @@ from typing import Any
 
 import pjsua2 as pj
 
+from config.errors import SipError
+from config.logs import log_event, mask_number
 from config.settings import SipSettings
 from ivr.admission import Admission, Load, Refusal
 from ivr.bridge_port import create_bridge_port, release_bridge_port
-from ivr.errors import SipError
-from ivr.logs import log_event, mask_number
 from ivr.pjsua2_build import installed_build
 from ivr.sip_call import (
     CallRecord,

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
+from config.logs import log_event
 from ivr.admission import Refusal
 from ivr.bridge_port import BridgePort
-from ivr.logs import log_event
 from ivr.media_bridge import MediaBridge
 from ivr.sip_events import Direction, DtmfReceived
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ivr.errors import MissingDependencyError
+from config.errors import MissingDependencyError
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 

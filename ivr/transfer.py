@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from config.logs import log_event, mask_number
 from config.settings import TransferSettings
-from dialer.call_result import classify_sip_status
 from flows import TransferResult
-from ivr.logs import log_event, mask_number
 from ivr.media_bridge import MediaBridge
 from ivr.sip_events import CallConnected, CallEnded, CallOffered, DtmfReceived
+from ivr.sip_status import classify_sip_status
 from media.tones import ringback_frames
 from recordings import RecordingInfo
 

@@ -32,10 +32,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.errors import SipError
+from config.logs import log_event
 from config.settings import Settings
 from ivr.drain import DRAIN_SIGNAL
-from ivr.errors import SipError
-from ivr.logs import log_event
 from ivr.restart_backoff import RestartBackoff
 
 _log = logging.getLogger("ivr.front")

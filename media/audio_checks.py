@@ -1,7 +1,7 @@
 """Turning whatever audio arrives (bytes, arrays, WAV files) into valid 20 ms frames.
 
 Everything downstream assumes :data:`media.frames.Frame`: 160 int16 samples at 8 kHz. Audio
-that cannot be made into that raises :class:`ivr.errors.MediaError` naming the source and
+that cannot be made into that raises :class:`config.errors.MediaError` naming the source and
 the broken rule; audio that can be repaired (float samples, another sample rate, a packet
 cut mid-sample, the last partial frame) is repaired here, once, so a bad packet never
 crashes a call.
@@ -15,7 +15,7 @@ import wave
 import numpy as np
 import numpy.typing as npt
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.frames import FRAME_SAMPLES, SAMPLE_RATE, Frame, split_frames
 from media.resample import resample
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.frames import FRAME_MS, FRAME_SAMPLES, Frame
 
 _FULL_SCALE = 32767.0**2

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.frames import FRAME_SAMPLES, SAMPLE_RATE, Frame
 
 ROW_HZ = (697.0, 770.0, 852.0, 941.0)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from config.errors import MediaError
 from config.settings import MediaSettings
-from ivr.errors import MediaError
 from media.frames import FRAME_MS, Frame
 from media.vad import VadBackend
 

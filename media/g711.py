@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.frames import Frame
 
 _ULAW_BIAS = 0x84

@@ -44,9 +44,9 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from config.errors import IvrError, MediaError
+from config.logs import log_event
 from config.settings import MediaSettings
-from ivr.errors import IvrError, MediaError
-from ivr.logs import log_event
 from media.asr.base import AsrStream, Expectation, FinalResult, PartialResult
 from media.audio_checks import clipping_ratio, ensure_frame
 from media.barge_in import BargeIn, BargeInConfig, BargeInDetector
@@ -147,7 +147,7 @@ AsrWork = AsrSetExpectation | AsrFeed | AsrFinish | AsrCancel
 class AsrFeeder:
     """Executes ASR work against one stream. Blocking: run it off the event loop, in order.
 
-    An engine failure (:class:`~ivr.errors.IvrError`) becomes one :class:`AsrFailed` event
+    An engine failure (:class:`~config.errors.IvrError`) becomes one :class:`AsrFailed` event
     for the utterance and the rest of that utterance is skipped, so the call goes on (the
     flow treats it like a no-match); other exceptions are bugs and propagate.
     """

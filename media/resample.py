@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.frames import SAMPLE_RATE
 
 _MIN_RATE = 4000

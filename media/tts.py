@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ivr.errors import MediaError, MissingDependencyError
+from config.errors import MediaError, MissingDependencyError
 from media.resample import resample
 from media.tts_cache import Samples, TtsCache, cache_key
 
@@ -50,7 +50,7 @@ class TextToSpeech:
     def _load(self) -> Any:
         if self._engine is None:
             try:
-                import pyttsx3
+                import pyttsx3  # noqa: PLC0415 - optional engine, loaded on first use
 
                 engine = pyttsx3.init("espeak")
             except (ImportError, RuntimeError, OSError) as exc:

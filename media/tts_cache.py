@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ivr.errors import MediaError
-from ivr.logs import log_event
+from config.errors import MediaError
+from config.logs import log_event
 from media.frames import SAMPLE_RATE
 
 _LOG = logging.getLogger("media.tts_cache")

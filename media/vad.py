@@ -14,8 +14,8 @@ from abc import ABC, abstractmethod
 import numpy as np
 import webrtcvad
 
+from config.errors import MediaError
 from config.settings import MediaSettings
-from ivr.errors import MediaError
 from media.audio_checks import frame_dbfs
 from media.frames import FRAME_SAMPLES, SAMPLE_RATE, Frame
 

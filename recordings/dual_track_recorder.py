@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ivr.logs import log_event, mask_number
+from config.logs import log_event, mask_number
 from media.frames import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Frame
 from recordings.errors import RecordingError
 from recordings.recovery import clear_unfinished, mark_unfinished

@@ -1,10 +1,10 @@
-"""Errors raised by the recordings package, all under :class:`ivr.errors.IvrError`."""
+"""Errors raised by the recordings package, all under :class:`config.errors.IvrError`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ivr.errors import IvrError
+from config.errors import IvrError
 
 
 class RecordingError(IvrError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from ivr.logs import log_event
+from config.logs import log_event
 from recordings.errors import RecordingError, SidecarError
 from recordings.sidecar import SIDECAR_SUFFIX, WAV_SUFFIX, Pause, read_sidecar, write_sidecar
 from recordings.wav_writer import file_sha256, is_being_written, repair_header

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.frames import FRAME_SAMPLES, SILENCE, Frame
 
 Side = Literal["caller", "bot"]

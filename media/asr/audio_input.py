@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.frames import FRAME_SAMPLES, SAMPLE_RATE, Frame
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from config.errors import MediaError, MissingDependencyError
 from config.settings import MediaSettings
-from ivr.errors import MediaError, MissingDependencyError
 from media.asr.base import AsrEngine
 
 
@@ -14,7 +14,7 @@ def create_asr_engine(settings: MediaSettings) -> AsrEngine:
     """
     if settings.asr_engine == "pocketsphinx":
         try:
-            from media.asr.pocketsphinx_engine import PocketsphinxEngine
+            from media.asr.pocketsphinx_engine import PocketsphinxEngine  # noqa: PLC0415 - the chosen engine only
         except ImportError as exc:
             raise MissingDependencyError(
                 "media.asr_engine: pocketsphinx", "pip install 'pocketsphinx>=5.0'"
@@ -27,7 +27,7 @@ def create_asr_engine(settings: MediaSettings) -> AsrEngine:
                 "vosk model directory (IVR_MEDIA__VOSK_MODEL_DIR=/path/to/vosk-model-small-en-us-0.15)"
             )
         try:
-            from media.asr.vosk_engine import VoskEngine
+            from media.asr.vosk_engine import VoskEngine  # noqa: PLC0415 - the chosen engine only
         except ImportError as exc:
             raise MissingDependencyError("media.asr_engine: vosk", "pip install 'vosk>=0.3.45'") from exc
         return VoskEngine(settings.vosk_model_dir, setting="media.vosk_model_dir")

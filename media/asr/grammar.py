@@ -12,7 +12,7 @@ import re
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 
 DIGIT_WORDS: Mapping[str, str] = {
     "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four",

@@ -30,8 +30,8 @@ import numpy as np
 import numpy.typing as npt
 import pocketsphinx
 
-from ivr.errors import MediaError
-from ivr.logs import log_event
+from config.errors import MediaError
+from config.logs import log_event
 from media.asr.audio_input import NoiseFloor, Upsampler, check_frame
 from media.asr.base import (
     AsrEngine,

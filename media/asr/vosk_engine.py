@@ -16,8 +16,8 @@ from typing import Any
 
 import vosk
 
-from ivr.errors import MediaError
-from ivr.logs import log_event
+from config.errors import MediaError
+from config.logs import log_event
 from media.asr.audio_input import check_frame
 from media.asr.base import (
     AsrEngine,

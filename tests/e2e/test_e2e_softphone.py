@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from ivr.errors import MissingDependencyError
+from config.errors import MissingDependencyError
 from ivr.sipp_peer import require_tool
 from tests.e2e.conftest import IvrProcess, list_recordings
 from tests.e2e.softphone import CALL_EVENTS, Softphone

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import ConfigError, load_settings
+from config.errors import ConfigError, IvrError
+from config.settings import load_settings
 from dialer import cli
 from dialer.call_result import CallResult
 from dialer.cli import run_dialer
 from dialer.db import make_engine
 from dialer.store import DialerStore
 from dialer.worker import CallReport, CallRequest, SystemClock
-from ivr.errors import IvrError
 
 CALLS = """phone,first_name,last_name,cooling_off_end,product
 13812345678,Li,Wei,2030-03-01T10:00:00+08:00,Fund A

@@ -11,8 +11,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ivr.errors import MediaError
-from media.asr.base import Expectation, FinalResult, PartialResult
+from config.errors import MediaError
+from media.asr.base import AsrStream, Expectation, FinalResult, PartialResult
 from media.asr.grammar import AsrGrammarError
 from media.asr.pocketsphinx_engine import PocketsphinxEngine
 from media.frames import FRAME_SAMPLES, split_frames
@@ -43,8 +43,6 @@ def speak(text: str, voice: str = "en-gb", rate: int = 160) -> npt.NDArray[np.in
 
 
 def decode(stream: object, audio: npt.NDArray[np.int16]) -> tuple[FinalResult, list[PartialResult]]:
-    from media.asr.base import AsrStream
-
     assert isinstance(stream, AsrStream)
     partials: list[PartialResult] = []
     for frame in split_frames(audio):

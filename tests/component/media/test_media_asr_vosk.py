@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from config.errors import MediaError
 from config.settings import MediaSettings
-from ivr.errors import MediaError
 from media.asr.base import Expectation, FinalResult
 from media.asr.factory import create_asr_engine
 from media.asr.pocketsphinx_engine import PocketsphinxEngine

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.tts_cache import TtsCache, cache_key
 
 pytestmark = pytest.mark.component

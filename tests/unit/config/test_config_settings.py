@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import ConfigError, Settings, load_settings
+from config.errors import ConfigError
+from config.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[3]
 

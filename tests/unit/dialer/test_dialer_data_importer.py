@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from config.errors import IvrError
 from dialer.call_list_csv import ImportFileError, Reject, read_rows
 from dialer.importer import CampaignSpec, ContactRow, RowParser, parse_column_map
 from dialer.models import CampaignKind
-from ivr.errors import IvrError
 
 HEADER = ["phone", "first_name", "last_name", "timezone", "cooling_off_end", "product", "amount"]
 CALLBACK = CampaignSpec(

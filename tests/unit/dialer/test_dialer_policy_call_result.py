@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dialer.call_result import CallResult, PolicyError, classify_sip_status
-from ivr.errors import IvrError
+from config.errors import IvrError
+from dialer.call_result import CallResult, PolicyError
+from ivr.sip_status import classify_sip_status
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from config.settings import MediaSettings
-from dialer.amd import AmdConfig, Verdict
 from flows import FlowSession
 from flows.model import Flow
 from ivr.call_core import HANGUP_GRACE_S, CallCore
@@ -25,6 +24,7 @@ from ivr.call_vocabulary import (
     TransferUpdate,
 )
 from ivr.machine_screening import MachineScreening
+from media.amd import AmdConfig, Verdict
 from media.pipeline import CallMediaPipeline
 from tests.unit.ivr.call_replay import SPEECH, T0, WALL_OFFSET, LoudnessVad, SimulatedCall, load_test_flow
 

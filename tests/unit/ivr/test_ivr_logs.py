@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.logs import KeyValueFormatter, mask_number
+from config.logs import KeyValueFormatter, mask_number
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -42,7 +42,7 @@ def test_a_native_crash_leaves_every_threads_traceback_on_stderr() -> None:
     """What a SIGSEGV in pjsua2 leaves in the log of a process started by run_ivr.py."""
     code = (
         "import os, signal, threading\n"
-        "from ivr.logs import enable_crash_tracebacks\n"
+        "from config.logs import enable_crash_tracebacks\n"
         "enable_crash_tracebacks()\n"
         "threading.Thread(target=threading.Event().wait, name='pjsua2', daemon=True).start()\n"
         "os.kill(os.getpid(), signal.SIGSEGV)\n"

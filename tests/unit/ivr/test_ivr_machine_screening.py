@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dialer.amd import AmdConfig, Verdict
 from ivr.machine_screening import MachineScreening, Screener
+from media.amd import AmdConfig, Verdict
 from media.frames import FRAME_SAMPLES, SILENCE
 
 

@@ -6,7 +6,7 @@ import wave
 import numpy as np
 import pytest
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.audio_checks import (
     FrameAssembler,
     clipping_ratio,

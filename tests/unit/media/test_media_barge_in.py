@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.barge_in import BargeIn, BargeInConfig, BargeInDetector
 from media.frames import FRAME_SAMPLES, split_frames
 from media.vad import WebRtcVad

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from config.errors import MediaError
 from config.settings import MediaSettings
-from ivr.errors import MediaError
 from media.endpointer import (
     Endpointer,
     EndpointerConfig,

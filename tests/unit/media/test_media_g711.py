@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media import g711
 
 

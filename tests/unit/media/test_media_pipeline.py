@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from config.errors import MediaError
 from config.settings import MediaSettings
-from ivr.errors import MediaError
 from media.asr.base import AsrResult, AsrStream, Expectation, FinalResult, PartialResult
 from media.barge_in import BargeIn
 from media.dtmf_detector import DtmfDigit, dtmf_tone

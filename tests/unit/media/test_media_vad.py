@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from config.errors import MediaError
 from config.settings import MediaSettings
-from ivr.errors import MediaError
 from media.frames import FRAME_SAMPLES
 from media.vad import EnergyVad, WebRtcVad, make_vad
 

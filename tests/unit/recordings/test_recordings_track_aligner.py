@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.frames import FRAME_SAMPLES, Frame
 from recordings.track_aligner import PauseSpan, TrackAligner
 

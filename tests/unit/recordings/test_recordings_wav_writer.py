@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import wave
 from pathlib import Path
@@ -127,8 +128,6 @@ def test_read_wav_info_names_the_problem(tmp_path: Path) -> None:
 
 
 def test_sha256_is_of_the_whole_file(tmp_path: Path) -> None:
-    import hashlib
-
     path = tmp_path / "h.wav"
     writer = WavWriter(path)
     writer.write(stereo(123))

@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 import webrtcvad
 
-from dialer.call_result import PolicyError
-from ivr.errors import MediaError
+from config.errors import MediaError
 from media.frames import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, SILENCE, Frame
 
 FrameScorer = Callable[[Frame], bool]
@@ -111,11 +110,11 @@ class AmdConfig:
                 continue
             if item.name == "vad_aggressiveness":
                 if value not in (0, 1, 2, 3):
-                    raise PolicyError(f"amd.vad_aggressiveness: {value!r} is not 0, 1, 2 or 3")
+                    raise MediaError(f"amd.vad_aggressiveness: {value!r} is not 0, 1, 2 or 3")
             elif value < 1:
-                raise PolicyError(f"amd.{item.name}: {value!r} must be at least 1")
+                raise MediaError(f"amd.{item.name}: {value!r} must be at least 1")
         if not self.beep_low_hz < self.beep_high_hz < SAMPLE_RATE // 2:
-            raise PolicyError(f"amd.beep_low_hz..beep_high_hz {self.beep_low_hz}..{self.beep_high_hz} "
+            raise MediaError(f"amd.beep_low_hz..beep_high_hz {self.beep_low_hz}..{self.beep_high_hz} "
                               f"must be increasing and below {SAMPLE_RATE // 2} Hz")
 
     @classmethod
@@ -126,17 +125,17 @@ class AmdConfig:
         kwargs: dict[str, Any] = {}
         for key, value in dict(config or {}).items():
             if key not in known:
-                raise PolicyError(f"{where}.{key}: unknown AMD setting (expected one of {', '.join(known)})")
+                raise MediaError(f"{where}.{key}: unknown AMD setting (expected one of {', '.join(known)})")
             if key == "wait_for_beep":
                 if not isinstance(value, bool):
-                    raise PolicyError(f"{where}.{key}: expected true or false, got {value!r}")
+                    raise MediaError(f"{where}.{key}: expected true or false, got {value!r}")
             elif isinstance(value, bool) or not isinstance(value, int):
-                raise PolicyError(f"{where}.{key}: expected a whole number, got {value!r}")
+                raise MediaError(f"{where}.{key}: expected a whole number, got {value!r}")
             kwargs[key] = value
         try:
             return cls(**kwargs)
-        except PolicyError as exc:
-            raise PolicyError(f"{where}: {exc}") from None
+        except MediaError as exc:
+            raise MediaError(f"{where}: {exc}") from None
 
 
 class SpeechScorer:
@@ -237,7 +236,7 @@ class AnsweringMachineDetector:
     def push_frame(self, frame: Frame, now: float) -> list[AmdEvent]:
         """Analyse the next 20 ms, due at ``now``; audio missing before it counts as silence.
 
-        Raises :class:`~ivr.errors.MediaError` for a frame that is not 160 int16 samples."""
+        Raises :class:`~config.errors.MediaError` for a frame that is not 160 int16 samples."""
         if frame.shape != (FRAME_SAMPLES,) or frame.dtype != np.int16:
             raise MediaError(f"AMD expects {FRAME_SAMPLES} int16 samples per frame, got "
                               f"{frame.dtype} {frame.shape}")

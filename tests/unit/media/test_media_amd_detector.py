@@ -10,7 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from dialer.amd import (
+from config.errors import MediaError
+from media.amd import (
     AmdConfig,
     AmdEvent,
     AmdReason,
@@ -21,8 +22,6 @@ from dialer.amd import (
     ToneTracker,
     Verdict,
 )
-from dialer.call_result import PolicyError
-from ivr.errors import MediaError
 from media.frames import FRAME_SAMPLES, SAMPLE_RATE, Frame, split_frames
 
 Audio = npt.NDArray[np.float64]
@@ -226,13 +225,13 @@ def test_tone_tracker_finds_tones_not_vowels_or_noise() -> None:
 def test_bad_frames_and_config_are_rejected() -> None:
     with pytest.raises(MediaError, match="AMD expects 160 int16 samples per frame"):
         AnsweringMachineDetector().push_frame(np.zeros(80, dtype=np.int16), 0.02)
-    with pytest.raises(PolicyError, match=r"amd\.greting_ms: unknown AMD setting"):
+    with pytest.raises(MediaError, match=r"amd\.greting_ms: unknown AMD setting"):
         AmdConfig.from_config({"greting_ms": 1500})
-    with pytest.raises(PolicyError, match=r"amd\.greeting_ms: expected a whole number"):
+    with pytest.raises(MediaError, match=r"amd\.greeting_ms: expected a whole number"):
         AmdConfig.from_config({"greeting_ms": "1.5s"})
-    with pytest.raises(PolicyError, match=r"amd\.wait_for_beep: expected true or false"):
+    with pytest.raises(MediaError, match=r"amd\.wait_for_beep: expected true or false"):
         AmdConfig.from_config({"wait_for_beep": "yes"})
-    with pytest.raises(PolicyError, match=r"campaign\.amd: amd\.max_words: 0 must be at least 1"):
+    with pytest.raises(MediaError, match=r"campaign\.amd: amd\.max_words: 0 must be at least 1"):
         AmdConfig.from_config({"max_words": 0}, "campaign.amd")
-    with pytest.raises(PolicyError, match=r"beep_low_hz\.\.beep_high_hz"):
+    with pytest.raises(MediaError, match=r"beep_low_hz\.\.beep_high_hz"):
         AmdConfig(beep_low_hz=3000, beep_high_hz=2000)

@@ -1,10 +1,17 @@
-"""The exception tree every package raises from, so callers can catch one base class."""
+"""The exception tree every package raises from, so callers can catch one base class.
+
+It lives in the foundation (``config``) because every layer raises from it.
+"""
 
 from __future__ import annotations
 
 
 class IvrError(Exception):
     """Base of every error this engine raises on purpose."""
+
+
+class ConfigError(IvrError, ValueError):
+    """A setting is missing, unknown or of the wrong type; the message says where."""
 
 
 class SipError(IvrError):
