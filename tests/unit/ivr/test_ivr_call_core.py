@@ -111,7 +111,50 @@ def test_keys_answer_the_question_and_a_pause_step_pauses_the_recording(flow: Fl
     call.until_quiet()
     assert call.hangups(), "hang-up after the last prompt played out"
     assert call.core.summary().outcome == "verified"
-    assert [t.text for t in call.turns("caller")] == ["#1", "#4", "#3", "#2", "#1"]
+    # PCI: the PIN never reaches the transcript, only how many keys were pressed.
+    assert [t.text for t in call.turns("caller")] == ["#1", "[redacted: 4 digits]"]
+
+
+def test_spoken_answers_to_a_sensitive_question_are_redacted(flow: Flow) -> None:
+    call = SimulatedCall.start(flow)
+    call.until_quiet()
+    call.hear("check my balance")
+    call.until_quiet()
+    call.hear("four three two one")
+    texts = [t.text for t in call.turns("caller")]
+    assert texts == ["check my balance", "[redacted speech]"]
+    assert not any("four" in t.text for t in call.turns("caller") + call.turns("bot"))
+
+
+def test_a_question_saving_into_a_card_variable_is_sensitive_without_a_pause(tmp_path: Path) -> None:
+    flow = load_test_flow(
+        tmp_path,
+        """
+flow: {name: card, barge_in: true}
+steps:
+  card:
+    ask: Card number?
+    slot: {type: digits, length: 4}
+    save_as: card_number
+    confirm: never
+    next: done
+  done:
+    say: Thanks.
+    hangup: done
+  agent:
+    say: Agent.
+    hangup: agent
+  goodbye:
+    say: Bye.
+    hangup: goodbye
+""",
+    )
+    call = SimulatedCall.start(flow)
+    call.until_quiet()
+    for key in "4111":
+        call.feed(DigitReceived(key, "rfc2833"))
+    call.until_quiet()
+    assert [t.text for t in call.turns("caller")] == ["[redacted: 4 digits]"]
 
 
 def test_a_digit_during_a_barge_in_prompt_cuts_it(flow: Flow) -> None:
