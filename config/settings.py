@@ -64,6 +64,8 @@ class MediaSettings:
     no_input_timeout_s: float = 6.0
     tts_voice: str = "en-us"
     tts_rate: int = 165
+    speech_workers: int = -1
+    speech_service_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,7 @@ _RANGES: dict[tuple[str, ...], tuple[float, float]] = {
     ("sip", "retry_after_s"): (1, 3600),
     ("sip", "drain_timeout_s"): (0, 604800),
     ("media", "vad_aggressiveness"): (0, 3),
+    ("media", "speech_workers"): (-1, 64),
     ("media", "end_silence_ms"): (60, 5000),
     ("mqtt", "port"): (1, 65535),
     ("dialer", "calls_per_second"): (0.01, 1000),

@@ -22,6 +22,7 @@ from ivr.event_publisher import EventPublisher, create_publisher
 from media.asr.base import AsrEngine
 from media.asr.factory import create_asr_engine
 from media.frames import FRAME_SAMPLES
+from media.speech_pool import SpeechPool, connect, default_workers
 from media.tts import TextToSpeech
 
 _log = logging.getLogger("ivr.services")
@@ -37,11 +38,14 @@ class CallServices:
     publisher: EventPublisher
     executor: ThreadPoolExecutor
     directory: CustomerDirectory
+    speech_pool: SpeechPool | None = None
+    """The speech service this process started (None: another process's, or in-process decoding)."""
 
     @classmethod
     def load(cls, settings: Settings, prerender: bool = True) -> CallServices:
         """Load the flow, the ASR model and TTS once, and (for ``serve``) pre-render the flow's prompts."""
         flows = FlowRepository(settings.flow_path)
+        asr, pool = speech_engine(settings)
         tts = TextToSpeech(
             settings.tts_cache_path,
             default_voice=settings.media.tts_voice,
@@ -51,7 +55,7 @@ class CallServices:
             settings=settings,
             flows=flows,
             tts=tts,
-            asr=create_asr_engine(settings.media),
+            asr=asr,
             publisher=create_publisher(settings.mqtt),
             executor=ThreadPoolExecutor(
                 max_workers=max(4, 2 * (os.cpu_count() or 2)), thread_name_prefix="ivr-work"
@@ -62,6 +66,7 @@ class CallServices:
                 else CustomerDirectory.empty()
             ),
         )
+        services.speech_pool = pool
         if prerender:
             services.prerender(flows.flow)
         return services
@@ -110,3 +115,24 @@ class CallServices:
         await self.publisher.aclose()
         await asyncio.to_thread(self.tts.close)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.speech_pool is not None:
+            await asyncio.to_thread(self.speech_pool.stop)
+
+
+def speech_engine(settings: Settings) -> tuple[AsrEngine, SpeechPool | None]:
+    """The recognizer calls use: the pool another process runs (``media.speech_service_dir``),
+    a pool started here (``media.speech_workers``: -1 one per core, N), or, with 0, a decoder
+    inside this process."""
+    media = settings.media
+    if media.speech_service_dir:
+        return connect(media.speech_service_dir), None
+    if media.speech_workers == 0:
+        return create_asr_engine(media), None
+    workers = default_workers() if media.speech_workers < 0 else media.speech_workers
+    pool = SpeechPool(media, workers, settings.log_level)
+    try:
+        pool.start()
+    except BaseException:
+        pool.stop()
+        raise
+    return pool.engine(), pool

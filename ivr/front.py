@@ -17,6 +17,7 @@ import signal
 
 from config.logs import log_event
 from config.settings import Settings
+from ivr.call_services import speech_engine
 from ivr.drain import DRAIN_SIGNAL, drain_requested_early, drain_timeout, hold_drain_requests
 from ivr.sip_agent import SipAgent
 from ivr.sip_events import CallRefused, SipEvent
@@ -31,6 +32,14 @@ async def run_front(
 ) -> int:
     """The front process: redirect callers to ``workers`` worker processes until SIGTERM, or
     until a drain (SIGUSR1) has let every worker finish its calls."""
+    # One speech service for every call process of the machine: models load once per core.
+    speech = None
+    if settings.media.speech_workers != 0 and not settings.media.speech_service_dir:
+        _engine, speech = await asyncio.to_thread(speech_engine, settings)
+        media = (
+            dataclasses.replace(settings.media, speech_service_dir=str(speech.directory)) if speech else None
+        )
+        settings = dataclasses.replace(settings, media=media) if media else settings
     pool = WorkerPool(settings, workers, str(settings.flow_path), config_file, dial)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -98,6 +107,8 @@ async def run_front(
     finally:
         await asyncio.to_thread(agent.stop)
         codes = await asyncio.to_thread(pool.stop)
+        if speech is not None:
+            await asyncio.to_thread(speech.stop)
         for task in drains:
             task.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM, DRAIN_SIGNAL):

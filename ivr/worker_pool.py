@@ -122,6 +122,8 @@ class WorkerPool:
             "IVR_SIP__RTP_PORT_RANGE": str(span),
             "PYTHONUNBUFFERED": "1",
         }
+        if self.settings.media.speech_service_dir:
+            env["IVR_MEDIA__SPEECH_SERVICE_DIR"] = self.settings.media.speech_service_dir
         extra = ["--config", self.config_file] if self.config_file else []
         d = self.settings.dialer
         calls, rate = trunk_shares(d.max_concurrent_calls, d.calls_per_second, self.count)[index]
