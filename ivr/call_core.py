@@ -59,6 +59,7 @@ from ivr.call_vocabulary import (
     TransferUpdate,
     WriteTurn,
 )
+from ivr.caller_transcript import CallerTranscript, is_sensitive_name
 from ivr.machine_screening import MachineScreening, Screener
 from ivr.media_bridge import BridgeRecord
 from ivr.prompt_queue import PromptEnded, PromptEvent, PromptQueue, PromptStarted
@@ -72,19 +73,6 @@ from media.frames import FRAME_MS, Frame
 
 _log = logging.getLogger("ivr.call")
 TICK_S = FRAME_MS / 1000
-SENSITIVE_NAMES = (
-    "pin",
-    "card",
-    "cvv",
-    "cvc",
-    "expiry",
-    "ssn",
-    "passcode",
-    "password",
-    "iban",
-    "account_number",
-)
-"""An ``ask`` saving into a variable whose name contains one of these collects sensitive data."""
 HANGUP_GRACE_S = 10.0
 """How long the far end may take to answer our BYE before the call is given up."""
 
@@ -125,9 +113,7 @@ class CallCore:
         self._hangup_sent_at: float | None = None
         self._transfer_target = ""
         self._max_duration_hit = False
-        self._recording_paused = False
-        self._redacted_keys = 0  # sensitive digits keyed since the last caller turn
-        self._redacted_from = 0.0
+        self._transcript = CallerTranscript()
         self._gone = False
         self._outcome = ""
         self._answered_by: Verdict | None = None
@@ -307,8 +293,9 @@ class CallCore:
                 result = event.result
                 self.pipeline.stop_listening()
                 confidence = min(1.0, max(0.0, result.confidence))
-                text = "[redacted speech]" if self._sensitive() and result.text else result.text
-                self._caller_turn(text, event.speech_started_at, event.speech_ended_at, confidence)
+                self._out += self._transcript.speech(
+                    result.text, event.speech_started_at, event.speech_ended_at, confidence, self._sensitive()
+                )
                 log_event(
                     "call.heard",
                     logger=_log,
@@ -334,36 +321,17 @@ class CallCore:
         if current is not None and current.barge_in:
             self._interrupt_prompts()
         at = self.caller_position_s
-        if self._sensitive():
-            # PCI DSS: a card number, expiry or PIN never reaches the transcript; the turn says
-            # how many keys were pressed, once the caller is done keying.
-            if self._redacted_keys == 0:
-                self._redacted_from = at
-            self._redacted_keys += 1
-        else:
-            self._caller_turn(f"#{digit}", at, at)
+        self._out += self._transcript.digit(digit, at, self._sensitive())
         log_event("call.dtmf", logger=_log, call_id=self.call_id, method=method)
         return [DtmfDigit(digit)]
 
     def _sensitive(self) -> bool:
-        """Input now is sensitive: the recording is paused, or the question saves into a
-        variable named like a PIN, card number, expiry or CVV."""
-        if self._recording_paused:
-            return True
+        """The current question saves into a variable named like a PIN, card number or CVV."""
         step = self.flow.flow.steps.get(self.flow.step)
-        name = step.ask.save_as.lower() if step is not None and step.ask is not None else ""
-        return bool(name) and any(token in name for token in SENSITIVE_NAMES)
-
-    def _caller_turn(self, text: str, start_s: float, end_s: float, confidence: float | None = None) -> None:
-        self._flush_redacted()
-        self._out.append(WriteTurn("caller", text, start_s, end_s, confidence))
+        return step is not None and step.ask is not None and is_sensitive_name(step.ask.save_as)
 
     def _flush_redacted(self) -> None:
-        if self._redacted_keys:
-            count, self._redacted_keys = self._redacted_keys, 0
-            unit = "digit" if count == 1 else "digits"
-            at = self.caller_position_s
-            self._out.append(WriteTurn("caller", f"[redacted: {count} {unit}]", self._redacted_from, at))
+        self._out += self._transcript.flush(self.caller_position_s)
 
     def _queue_flow(self, events: Sequence[FlowEvent]) -> None:
         self._flow_inbox.extend(events)
@@ -401,11 +369,11 @@ class CallCore:
         elif isinstance(action, SetOutcome):
             self._outcome = action.outcome
         elif isinstance(action, PauseRecording):
-            self._recording_paused = True
+            self._transcript.recording_paused = True
             self._out.append(SetRecording(paused=True, reason="flow step"))
         elif isinstance(action, ResumeRecording):
             self._flush_redacted()
-            self._recording_paused = False
+            self._transcript.recording_paused = False
             self._out.append(SetRecording(paused=False))
         elif isinstance(action, EmitEvent):
             self._out.append(Publish("flow_event", {"name": action.name, **dict(action.data)}))

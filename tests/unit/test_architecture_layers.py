@@ -34,6 +34,7 @@ EXPLICIT: dict[str, int] = {
     # the call core: pure call logic and SIP policy
     "ivr.call_core": 2,
     "ivr.call_vocabulary": 2,
+    "ivr.caller_transcript": 2,
     "ivr.prompt_queue": 2,
     "ivr.machine_screening": 2,
     "ivr.admission": 2,
