@@ -21,6 +21,7 @@ from ivr.customer_directory import CustomerDirectory
 from ivr.event_publisher import EventPublisher, create_publisher
 from media.asr.base import AsrEngine
 from media.asr.factory import create_asr_engine
+from media.asr.remote import RemoteAsrEngine
 from media.frames import FRAME_SAMPLES
 from media.speech_pool import SpeechPool, connect, default_workers
 from media.tts import TextToSpeech
@@ -115,6 +116,8 @@ class CallServices:
         await self.publisher.aclose()
         await asyncio.to_thread(self.tts.close)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if isinstance(self.asr, RemoteAsrEngine):
+            self.asr.close()
         if self.speech_pool is not None:
             await asyncio.to_thread(self.speech_pool.stop)
 

@@ -44,6 +44,7 @@ class _WorkerLink:
         self.finals: dict[int, queue.SimpleQueue[wire.Message]] = {}
         self.partials: dict[int, deque[AsrResult]] = {}
         self.alive = True
+        self.closing = False
         self.streams = 0
         threading.Thread(target=self._read, name=f"speech-link-{Path(address).stem}", daemon=True).start()
 
@@ -77,11 +78,17 @@ class _WorkerLink:
             else:
                 self.finals.setdefault(message.stream, queue.SimpleQueue()).put(message)
 
+    def close(self) -> None:
+        self.closing = True
+        self.alive = False
+        self.conn.close()
+
     def _lost(self, why: str) -> None:
         if not self.alive:
             return
         self.alive = False
-        log_event("speech.worker_lost", logging.ERROR, _log, worker=Path(self.address).stem, error=why)
+        if not self.closing:
+            log_event("speech.worker_lost", logging.ERROR, _log, worker=Path(self.address).stem, error=why)
         for waiting in list(self.finals.values()):  # wake every flush waiting on this worker
             waiting.put(wire.Message(Op.FAILED, 0, _WORKER_DIED.encode()))
 
@@ -102,6 +109,13 @@ class RemoteAsrEngine(AsrEngine):
 
     def open_stream(self, expectation: Expectation) -> AsrStream:
         return RemoteAsrStream(self, next(self._ids), expectation)
+
+    def close(self) -> None:
+        """This process is done with the service (a shutdown, not a lost worker)."""
+        with self._lock:
+            for link in self._links.values():
+                link.close()
+            self._links.clear()
 
     def link(self) -> _WorkerLink:
         """The live worker with the fewest streams from this process (reconnecting as needed)."""
