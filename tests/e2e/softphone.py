@@ -256,3 +256,19 @@ class Softphone:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+def present_number(phone: Softphone, number: str) -> str:
+    """Make a started ``phone`` place its next calls as ``number`` (the From user part, e.g.
+    ``+12025550123``), for an IVR that looks the caller up by number. Returns the new AOR.
+
+    baresip adds a second account over ``ctrl_tcp`` (``uanew``, same settings as
+    :data:`ACCOUNT`) and makes it the current one (``uafind``), which ``dial`` and ``sndcode`` use.
+    """
+    aor = f"sip:{number}@127.0.0.1"
+    account = ACCOUNT.strip().replace("sip:softphone@127.0.0.1", aor, 1)
+    reply = phone.command("uanew", account)
+    assert reply.get("ok"), f"uanew {account!r}: {reply}\n{phone.log_tail()}"
+    reply = phone.command("uafind", aor)
+    assert reply.get("ok"), f"uafind {aor!r}: {reply}\n{phone.log_tail()}"
+    return aor
