@@ -1,7 +1,10 @@
 """Settings: embedded defaults, overridden by a YAML file, then ``IVR_*`` variables, then CLI flags.
 
 Every value is validated when loaded; an error names the file, line and key so a typo is
-found before the hotline starts, not when the first call arrives.
+found before the hotline starts, not when the first call arrives. Text settings from the
+environment are taken literally (a password may hold ``#`` or ``: ``); other types are read
+as YAML. Secrets (``mqtt.password``) come only from the environment or a file, and no error
+message or ``repr`` shows them.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
+import math
 import os
 import typing
 from collections.abc import Mapping
@@ -16,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from config.errors import ConfigError
+from config.settings_sources import EnvText, env_yaml, get_nested, read_yaml, set_nested, short_repr
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "IVR_"
@@ -32,7 +35,7 @@ class SipSettings:
     transports: tuple[str, ...] = ("udp", "tcp")
     codecs: tuple[str, ...] = ("PCMU", "PCMA")
     max_concurrent_calls: int = 30
-    engine_call_limit: int = 30
+    engine_call_limit: int = 16
     rtp_port_start: int = 40000
     rtp_port_range: int = 10000
     user_agent: str = "ivr-engine"
@@ -77,11 +80,14 @@ class DirectorySettings:
 @dataclass(frozen=True)
 class RecordingSettings:
     dir: str = "recordings"
+    signing_key_file: str = "keys/recordings-ed25519.pem"
 
 
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str = ""
+    statement_timeout_s: float = 120.0
+    lock_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,14 @@ class MqttSettings:
     host: str = "127.0.0.1"
     port: int = 1883
     topic_prefix: str = "ivr"
+    tls: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    password_file: str = ""
+    on_unreachable: str = "buffer"
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,10 @@ class Settings:
         return self.data_path / self.recordings.dir
 
     @property
+    def recordings_signing_key_path(self) -> Path:
+        return self.data_path / Path(self.recordings.signing_key_file).expanduser()
+
+    @property
     def tts_cache_path(self) -> Path:
         return self.data_path / "tts-cache"
 
@@ -153,7 +171,10 @@ class Settings:
 _CHOICES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("log_level",): ("debug", "info", "warning", "error"),
     ("media", "asr_engine"): ("pocketsphinx", "vosk"),
+    ("mqtt", "on_unreachable"): ("buffer", "fail"),
 }
+_SECRETS = {("mqtt", "password"), ("dialer", "trunk_password")}
+_ENV_ONLY = {("mqtt", "password"): "set IVR_MQTT__PASSWORD or mqtt.password_file instead"}
 _LIST_CHOICES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("sip", "transports"): ("udp", "tcp"),
     ("sip", "codecs"): ("PCMU", "PCMA"),
@@ -174,6 +195,8 @@ _RANGES: dict[tuple[str, ...], tuple[float, float]] = {
     ("media", "speech_workers"): (-1, 64),
     ("media", "end_silence_ms"): (60, 5000),
     ("mqtt", "port"): (1, 65535),
+    ("database", "statement_timeout_s"): (0, 86400),
+    ("database", "lock_timeout_s"): (0.1, 3600),
     ("dialer", "calls_per_second"): (0.01, 1000),
     ("dialer", "max_concurrent_calls"): (1, 10000),
     ("dialer", "sip_port"): (0, 65535),
@@ -205,59 +228,25 @@ def load_settings(
     path = config_file or env.get(f"{ENV_PREFIX}CONFIG")
     if path:
         source = str(path)
-        raw, lines = _read_yaml(Path(path))
+        raw, lines = read_yaml(Path(path))
         origins = {key: f"{source}:{line}" for key, line in lines.items()}
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
             continue
         keys = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
-        _set_nested(raw, keys, yaml.safe_load(value) if value else value)
+        set_nested(raw, keys, EnvText(value))
         origins[keys] = f"environment variable {name}"
     for dotted, value in (overrides or {}).items():
         if value is not None:
             keys = tuple(dotted.split("."))
-            _set_nested(raw, keys, value)
+            set_nested(raw, keys, value)
             origins[keys] = "command line"
+    for key, advice in _ENV_ONLY.items():
+        where = origins.get(key, source)
+        if get_nested(raw, key) not in (None, "") and not where.startswith("environment variable"):
+            raise ConfigError(f"{where}: {'.'.join(key)}: a secret is not kept in a config file; {advice}")
     settings: Settings = _build(Settings, raw, (), source, origins)
     return settings
-
-
-def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem}") from exc
-    if data is None:
-        return {}, {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: config must be a mapping of keys to values")
-    lines: dict[tuple[str, ...], int] = {}
-    _collect_lines(node, (), lines)
-    return data, lines
-
-
-def _collect_lines(node: yaml.Node | None, prefix: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = (*prefix, str(key_node.value))
-            out[key] = key_node.start_mark.line + 1
-            _collect_lines(value_node, key, out)
-
-
-def _set_nested(raw: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
-    for key in keys[:-1]:
-        nxt = raw.setdefault(key, {})
-        if not isinstance(nxt, dict):
-            nxt = raw[key] = {}
-        raw = nxt
-    raw[keys[-1]] = value
 
 
 def _build(
@@ -266,8 +255,9 @@ def _build(
     def where(key: tuple[str, ...]) -> str:
         return origins.get(key, source)
 
+    raw = env_yaml(raw, where(prefix))
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where(prefix)}: {'.'.join(prefix)}: expected a mapping, got {raw!r}")
+        raise ConfigError(f"{where(prefix)}: {'.'.join(prefix)}: expected a mapping, got {short_repr(raw)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
@@ -290,9 +280,11 @@ def _build(
 
 def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
     dotted = ".".join(key)
+    shown = "a value that is not shown (a secret)" if key in _SECRETS else short_repr(value)
+    value = str(value) if hint is str and isinstance(value, EnvText) else env_yaml(value, where)
 
     def fail(expected: str) -> ConfigError:
-        return ConfigError(f"{where}: {dotted}: expected {expected}, got {value!r}")
+        return ConfigError(f"{where}: {dotted}: expected {expected}, got {shown}")
 
     origin = typing.get_origin(hint)
     if origin is dict:
@@ -301,7 +293,9 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
         out: dict[str, str] = {}
         for name, item in value.items():
             if not isinstance(item, str) or not item.strip():
-                raise ConfigError(f"{where}: {dotted}.{name}: expected a non-empty string, got {item!r}")
+                raise ConfigError(
+                    f"{where}: {dotted}.{name}: expected a non-empty string, got {short_repr(item)}"
+                )
             out[str(name)] = item.strip()
         return out
     if origin is tuple:
@@ -312,7 +306,7 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
         allowed = _LIST_CHOICES.get(key)
         for item in result:
             if allowed and item not in allowed:
-                raise ConfigError(f"{where}: {dotted}: '{item}' is not one of {', '.join(allowed)}")
+                raise ConfigError(f"{where}: {dotted}: {short_repr(item)} is not one of {', '.join(allowed)}")
         if not result and key not in _MAY_BE_EMPTY:
             raise fail("a non-empty list")
         if key in _NETWORK_LISTS:
@@ -321,7 +315,8 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
                     ipaddress.ip_network(item, strict=False)
                 except ValueError:
                     raise ConfigError(
-                        f"{where}: {dotted}: '{item}' is not a network (CIDR like 10.0.0.0/8, or an address)"
+                        f"{where}: {dotted}: {short_repr(item)} is not a network"
+                        " (CIDR like 10.0.0.0/8, or an address)"
                     ) from None
         return result
     if hint is bool:
@@ -335,13 +330,15 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
             raise fail("a number")
         try:
             number = hint(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise fail("an integer" if hint is int else "a number") from None
         if hint is int and isinstance(value, float) and not value.is_integer():
             raise fail("an integer")
+        if not math.isfinite(number):
+            raise fail("a finite number")
         low, high = _RANGES.get(key, (0, float("inf")))
         if not low <= number <= high:
-            raise ConfigError(f"{where}: {dotted}: {number} is outside {low:g}..{high:g}")
+            raise ConfigError(f"{where}: {dotted}: {short_repr(number)} is outside {low:g}..{high:g}")
         return number
     if hint is str:
         if value is None:
@@ -349,9 +346,12 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
         if not isinstance(value, str | int | float):
             raise fail("a string")
         text = str(value)
+        control = next((ch for ch in text if ch < " " and ch != "\t"), None)
+        if control is not None:
+            raise ConfigError(f"{where}: {dotted}: contains the control character U+{ord(control):04X}")
         allowed = _CHOICES.get(key)
         if allowed and text not in allowed:
-            raise ConfigError(f"{where}: {dotted}: '{text}' is not one of {', '.join(allowed)}")
+            raise ConfigError(f"{where}: {dotted}: {short_repr(text)} is not one of {', '.join(allowed)}")
         return text
     raise TypeError(f"setting {dotted} has an unsupported type {hint!r}")
 

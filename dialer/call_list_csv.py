@@ -5,16 +5,42 @@ they start on (the header is line 1), so ``calls.csv:42`` points where an editor
 Structural problems (not UTF-8, no header, a row with the wrong number of fields) raise
 :class:`ImportFileError` before anything is stored: a ragged row usually means an unquoted
 comma that shifted every later column, so importing "the good rows" would store garbage.
+A cell holding a control character (NUL, any other C0 but tab, DEL, C1) is rejected by row
+and field: it would be spoken by TTS, break exports and terminals, or end a C string early.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from dialer.db import DialerDataError
+
+MAX_COLUMN_NAME = 100
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL_NAMES = {0: "NUL", 10: "LF (line feed)", 13: "CR (carriage return)", 27: "ESC", 127: "DEL"}
+
+
+def control_character(value: str) -> str:
+    """Why ``value`` cannot be stored (its first control character), or ``""`` when it can."""
+    match = _CONTROL.search(value)
+    if match is None:
+        return ""
+    code = ord(match.group())
+    name = f"U+{code:04X}" + (f" {_CONTROL_NAMES[code]}" if code in _CONTROL_NAMES else "")
+    return f"contains the control character {name} at character {match.start() + 1} (only tab is allowed)"
+
+
+def _short(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def printable(value: str) -> str:
+    """``value`` with control characters shown as ``\\xNN``, for the rejects file."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
 
 
 class ImportFileError(DialerDataError):
@@ -51,14 +77,23 @@ def read_rows(path: Path, column_map: Mapping[str, str]) -> tuple[list[str], Ite
     names = [column_map.get(h.strip(), h.strip()) for h in header]
     if "phone" not in names:
         handle.close()
-        shown = ", ".join(h.strip() for h in header[:6])
+        shown = ", ".join(_short(h.strip()) for h in header[:6])
         raise ImportFileError(
             f"{path}:1: header has no 'phone' column (found: {shown}); use --map phone=COLUMN"
         )
+    for index, name in enumerate(names, 1):
+        problem = control_character(name) or (
+            f"name is {len(name):,} characters long (at most {MAX_COLUMN_NAME})"
+            if len(name) > MAX_COLUMN_NAME
+            else ""
+        )
+        if problem:
+            handle.close()
+            raise ImportFileError(f"{path}:1: header: column {index} {problem}")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes or "" in names:
         handle.close()
-        what = f"column {dupes[0]!r} appears twice" if dupes else "a column has no name"
+        what = f"column {_short(dupes[0])!r} appears twice" if dupes else "a column has no name"
         raise ImportFileError(f"{path}:1: header: {what}")
 
     def rows() -> Iterator[tuple[int, list[str]]]:
@@ -130,5 +165,7 @@ def _write_rejects(
     with target.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["row", "field", "reason", *header])
-        writer.writerows([r.row, r.field, r.reason, *values.get(r.row, ())] for r in rejects)
+        writer.writerows(
+            [r.row, r.field, r.reason, *map(printable, values.get(r.row, ()))] for r in rejects
+        )
     return target

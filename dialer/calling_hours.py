@@ -68,7 +68,7 @@ def zone(tz: str | tzinfo) -> tzinfo:
         return tz
     try:
         return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise PolicyError(f"unknown time zone {tz!r} (expected an IANA name like 'Europe/Paris')") from None
 
 

@@ -19,12 +19,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from config import logs
 from config.cli_options import add_common_options, settings_from_args
 from config.errors import MissingDependencyError
 from config.settings import Settings
 from dialer import dnc
-from dialer.db import DialerDataError, open_database
+from dialer.db import DialerDataError, database_error, open_database
 from dialer.export import export_to_file
 from dialer.importer import CampaignSpec, import_csv, parse_column_map
 from dialer.models import CampaignKind, CampaignState, MachinePolicy, utcnow
@@ -128,14 +130,25 @@ def _leaf(sub: Any, name: str, help_text: str, func: Any) -> argparse.ArgumentPa
 
 @contextmanager
 def _database(args: argparse.Namespace, **overrides: Any) -> Iterator[tuple[Settings, Any]]:
-    """Settings and the upgraded database for one command; the engine is disposed after."""
+    """Settings and the upgraded database for one command; the engine is disposed after.
+
+    A database failure (a lock or statement timeout, a lost server) becomes one line naming
+    the command, e.g. ``campaign status: gave up after waiting 30 s for a lock ...``.
+    """
     settings = settings_from_args(args, **overrides)
     logs.configure(settings.log_level)
-    engine = open_database(settings.database_url)
+    engine = open_database(settings.database_url, settings.database, _command_name(args))
     try:
         yield settings, engine
+    except DBAPIError as exc:
+        raise database_error(exc, _command_name(args), settings.database) from exc
     finally:
         engine.dispose()
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    parts = [getattr(args, name, None) for name in ("command", "campaign_command", "dnc_command")]
+    return " ".join(str(part) for part in parts if part)
 
 
 def _instant(text: str | None, option: str) -> datetime | None:
@@ -310,7 +323,7 @@ def serve_companion(
     """
     if workers < 1:
         raise DialerDataError(f"--dial-workers {workers}: must be at least 1")
-    engine = open_database(settings.database_url)
+    engine = open_database(settings.database_url, settings.database)
     try:
         if campaign:
             DialerStore(engine).campaign(campaign)

@@ -6,6 +6,8 @@ required for compliance callbacks), ``priority`` (integer, higher is called firs
 deadlines, optional); every other column becomes a contact field the flow can use.
 
 Rules, in the order a row meets them:
+- a cell holding a control character (NUL, other C0 but tab, DEL, C1) rejects the row, naming
+  each such field;
 - the number is normalised to E.164 with ``phonenumbers`` (``--region`` for national numbers);
 - the time zone is the column's, else the number's (:mod:`dialer.callee_zone`); a number
   whose range spans zones with different clocks is rejected rather than guessed, because a
@@ -27,7 +29,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,7 +38,7 @@ import phonenumbers
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
-from dialer.call_list_csv import Reject, read_rows, write_rejects
+from dialer.call_list_csv import Reject, control_character, read_rows, write_rejects
 from dialer.callee_zone import zone_exists, zone_for_number
 from dialer.calling_hours import CallingHours
 from dialer.db import DialerDataError
@@ -55,7 +57,14 @@ from dialer.scheduler import CampaignPolicy
 
 CONTACTS = Base.metadata.tables["contacts"]
 STANDARD_COLUMNS = ("phone", "first_name", "last_name", "timezone", "cooling_off_end", "priority")
+MAX_PRIORITY = 1_000_000
+YEARS = (1970, 2200)  # a cooling-off end outside these is a typo (and would overflow the window)
 _INSERT_CHUNK = 5000
+
+
+def _short(text: str, limit: int = 40) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
 
 
 @dataclass(frozen=True)
@@ -145,7 +154,13 @@ class RowParser:
         return values[i].strip() if i is not None else ""
 
     def parse(self, row: int, values: Sequence[str]) -> ContactRow | list[Reject]:
-        rejects: list[Reject] = []
+        rejects = [
+            Reject(row, name, reason)
+            for name, value in zip(self.header, values, strict=False)
+            if (reason := control_character(value))
+        ]
+        if rejects:
+            return rejects  # other checks on such a cell would only add noise
         raw_phone = self._get(values, "phone")
         number, phone, problem = self._phone(raw_phone)
         if problem:
@@ -164,7 +179,12 @@ class RowParser:
             try:
                 priority = int(priority_text)
             except ValueError:
-                rejects.append(Reject(row, "priority", f"{priority_text!r} is not an integer"))
+                rejects.append(Reject(row, "priority", f"{_short(priority_text)} is not an integer"))
+            else:
+                if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
+                    rejects.append(
+                        Reject(row, "priority", f"{_short(priority_text)} is outside ±{MAX_PRIORITY:,}")
+                    )
         if rejects:
             return rejects
         assert phone is not None and tz is not None
@@ -186,16 +206,16 @@ class RowParser:
             number = phonenumbers.parse(raw, self.spec.region or None)
         except phonenumbers.NumberParseException:
             hint = "" if self.spec.region else " (a national number? pass --region)"
-            return None, None, f"{raw!r} is not a phone number{hint}"
+            return None, None, f"{_short(raw)} is not a phone number{hint}"
         if not phonenumbers.is_valid_number(number):
-            return None, None, f"{raw!r} is not a valid number for its country"
+            return None, None, f"{_short(raw)} is not a valid number for its country"
         return number, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
 
     def _timezone(self, given: str, number: phonenumbers.PhoneNumber | None) -> tuple[str | None, str]:
         if given:
             if zone_exists(given):
                 return given, ""
-            return None, f"unknown time zone {given!r} (expected an IANA name like 'Asia/Shanghai')"
+            return None, f"unknown time zone {_short(given)} (expected an IANA name like 'Asia/Shanghai')"
         if number is None:
             return None, ""  # the phone reject already explains the row
         zone, zones = zone_for_number(number)
@@ -214,11 +234,17 @@ class RowParser:
         try:
             value = datetime.fromisoformat(text)
         except ValueError:
-            return None, f"{text!r} is not an ISO 8601 date-time like 2025-03-01T14:30:00+08:00"
+            return None, f"{_short(text)} is not an ISO 8601 date-time like 2025-03-01T14:30:00+08:00"
         if value.tzinfo is None:
             if tz is None:
                 return None, ""  # the time zone reject explains the row
             value = value.replace(tzinfo=ZoneInfo(tz))
+        try:
+            year = value.astimezone(UTC).year
+        except OverflowError:
+            year = 0
+        if not YEARS[0] <= year <= YEARS[1]:
+            return None, f"{_short(text)} is outside the years {YEARS[0]} to {YEARS[1]}"
         return value, ""
 
 

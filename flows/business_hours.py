@@ -100,8 +100,8 @@ def parse_business_hours(name: str, raw: MarkedDict, report: Report) -> Business
     else:
         try:
             zone = ZoneInfo(tz_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            report(raw.where_value("timezone"), f"business_hours.{name}: unknown time zone '{tz_name}'")
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+            report(raw.where_value("timezone"), f"business_hours.{name}: unknown time zone {tz_name[:60]!r}")
     weekly: dict[int, tuple[tuple[int, int], ...]] = {}
     hours = raw.get("hours")
     if not isinstance(hours, MarkedDict):

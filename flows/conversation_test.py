@@ -48,11 +48,9 @@ def discover(paths: list[str]) -> list[Path]:
 
 def run_file(path: Path) -> list[CaseResult]:
     """Run every case in a test file; a malformed file raises :class:`ConversationTestError`."""
-    data, problems = read_marked(path, str(path))
-    if problems or not isinstance(data, MarkedDict):
-        raise ConversationTestError(
-            "\n".join(map(str, problems)) or f"{path}:1:1: expected a mapping with cases:"
-        )
+    data, problems = read_marked(path, str(path), "test file", "a mapping with flow: and cases:")
+    if problems or data is None:
+        raise ConversationTestError("\n".join(map(str, problems)))
     reader = Reader(str(path))
     reader.check_keys(data, FILE_KEYS, "test file")
     flow_name = reader.text(data, "flow", "test file")

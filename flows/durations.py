@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from config.errors import IvrError
@@ -21,6 +22,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, int | float):
         if value < 0:
             raise DurationError(f"invalid duration {value!r}: must not be negative")
+        if not math.isfinite(value) or value > 1e12:
+            raise DurationError("invalid duration: must be a finite number of seconds")
         return float(value)
     if not isinstance(value, str):
         raise DurationError(f"invalid duration {value!r} (use e.g. 5s, 500ms, 1m30s)")
@@ -32,6 +35,7 @@ def parse_duration(value: object) -> float:
             break
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
-    if not text or pos != len(text):
-        raise DurationError(f"invalid duration '{value}' (use e.g. 5s, 500ms, 1m30s)")
+    if not text or pos != len(text) or not math.isfinite(total):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise DurationError(f"invalid duration '{shown}' (use e.g. 5s, 500ms, 1m30s)")
     return total

@@ -6,19 +6,33 @@ jump to it; :class:`FlowValidationError` lists all problems found in one pass.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from config.errors import IvrError
 
+MAX_MESSAGE_CHARS = 400
+_LONG_WORD = re.compile(r"\S{81,}")
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One thing wrong with a flow file, printed as ``FILE:LINE:COL: message``."""
+    """One thing wrong with a flow file, printed as ``FILE:LINE:COL: message``.
+
+    A message quotes what it found; a pasted blob is cut short so the report stays readable.
+    """
 
     file: str
     line: int
     col: int
     message: str
+
+    def __post_init__(self) -> None:
+        if len(self.message) > MAX_MESSAGE_CHARS:
+            short = _LONG_WORD.sub(lambda m: m.group()[:60] + "...", self.message)
+            if len(short) > MAX_MESSAGE_CHARS:
+                short = short[: MAX_MESSAGE_CHARS - 3] + "..."
+            object.__setattr__(self, "message", short)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
@@ -39,6 +53,10 @@ class FlowValidationError(FlowError):
 
 class FlowRuntimeError(FlowError):
     """A session could not continue (e.g. steps that jump to each other without waiting)."""
+
+
+class TemplateLimitError(FlowRuntimeError):
+    """A template went past its output size, value size or time budget: the call ends politely."""
 
 
 class ConversationTestError(FlowError):

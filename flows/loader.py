@@ -93,7 +93,7 @@ def load_flow(path: str | Path) -> Flow:
     """Load and validate a flow; raises :class:`FlowValidationError` listing every problem."""
     flow, problems = _load(Path(path))
     if problems or flow is None:
-        raise FlowValidationError(problems)
+        raise FlowValidationError(problems or [Problem(str(path), 1, 1, "flow could not be loaded")])
     return flow
 
 
@@ -103,6 +103,8 @@ def validate_paths(paths: Iterable[str | Path]) -> list[Problem]:
     for raw in paths:
         path = Path(raw)
         files = sorted([*path.glob("*.yaml"), *path.glob("*.yml")]) if path.is_dir() else [path]
+        if path.is_dir() and not files:
+            problems.append(Problem(str(path), 1, 1, "folder holds no flow files (*.yaml, *.yml)"))
         for file in files:
             problems.extend(_load(file)[1])
     return sorted(problems)
@@ -116,9 +118,6 @@ def _load(path: Path) -> tuple[Flow | None, list[Problem]]:
     if data is None:
         return None, build.problems
     reader = Reader(str(path))
-    if not isinstance(data, MarkedDict):
-        reader.report((1, 1), "a flow file must be a mapping with flow: and steps:")
-        return None, reader.problems + build.problems
     reader.check_keys(data, TOP_KEYS, "flow file")
     meta_raw = reader.mapping(data, "flow", "flow file") or MarkedDict()
     meta_raw.setdefault("name", path.stem)
@@ -128,7 +127,7 @@ def _load(path: Path) -> tuple[Flow | None, list[Problem]]:
         version=reader.text(meta_raw, "version", "flow", "1"),
         language=reader.text(meta_raw, "language", "flow", "en-US"),
         voice=reader.text(meta_raw, "voice", "flow", "en-us"),
-        rate=reader.integer(meta_raw, "rate", "flow", 165, 40),
+        rate=reader.integer(meta_raw, "rate", "flow", 165, 40, high=600),
         barge_in=reader.boolean(meta_raw, "barge_in", "flow", True),
         description=reader.text(meta_raw, "description", "flow"),
     )
@@ -276,7 +275,12 @@ def _include(
     if not target:
         reader.report(pos, "subflow: missing file name")
         return None
-    path = (base.parent / target).resolve()
+    try:
+        path = (base.parent / target).resolve()
+        found = path.is_file()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long for the file system
+        reader.report(pos, f"subflow file {target[:80]!r} is not a usable path: {exc}"[:300])
+        return None
     if path in build.stack:
         reader.report(
             pos,
@@ -284,15 +288,14 @@ def _include(
             f"{' -> '.join(p.name for p in [*build.stack, path])})",
         )
         return None
-    if not path.is_file():
-        reader.report(pos, f"subflow file '{target}' not found (looked in {path.parent})")
+    if not found:
+        reader.report(pos, f"subflow file '{target[:200]}' not found (looked in {path.parent})")
         return None
-    data, problems = read_marked(path, str(Path(base.parent, target)))
+    shown = str(Path(base.parent, target))
+    data, problems = read_marked(path, shown, "subflow file", "a mapping with steps:")
     build.problems.extend(problems)
     build.sources.append(path)
-    if not isinstance(data, MarkedDict):
-        if data is not None:
-            build.problems.append(Problem(str(path), 1, 1, "a subflow file must be a mapping with steps:"))
+    if data is None:
         return None
     sub = Reader(str(Path(base.parent, target)))
     sub.check_keys(data, INCLUDED_TOP_KEYS, "subflow file")

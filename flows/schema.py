@@ -15,6 +15,8 @@ from flows.durations import DurationError, parse_duration
 from flows.errors import Problem
 from flows.yaml_source import MarkedDict, MarkedList, Pos
 
+MAX_DURATION_S = 86_400.0
+
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
@@ -78,15 +80,18 @@ class Reader:
     def boolean(self, data: MarkedDict, key: str, where: str, default: bool) -> bool:
         value = data.get(key, default)
         if not isinstance(value, bool):
-            self.report(data.where_value(key), f"{where}.{key}: expected true or false, got {value!r}")
+            self.report(data.where_value(key), f"{where}.{key}: expected true or false, got {_short(value)}")
             return default
         return value
 
-    def integer(self, data: MarkedDict, key: str, where: str, default: int, low: int = 0) -> int:
+    def integer(
+        self, data: MarkedDict, key: str, where: str, default: int, low: int = 0, *, high: int = 10_000
+    ) -> int:
         value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             self.report(
-                data.where_value(key), f"{where}.{key}: expected a whole number >= {low}, got {value!r}"
+                data.where_value(key),
+                f"{where}.{key}: expected a whole number from {low} to {high:,}, got {_short(value)}",
             )
             return default
         return value
@@ -94,7 +99,9 @@ class Reader:
     def fraction(self, data: MarkedDict, key: str, where: str, default: float) -> float:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-            self.report(data.where_value(key), f"{where}.{key}: expected a number from 0 to 1, got {value!r}")
+            self.report(
+                data.where_value(key), f"{where}.{key}: expected a number from 0 to 1, got {_short(value)}"
+            )
             return default
         return float(value)
 
@@ -102,17 +109,22 @@ class Reader:
         if key not in data:
             return default
         try:
-            return parse_duration(data[key])
+            seconds = parse_duration(data[key])
         except DurationError as exc:
             self.report(data.where_value(key), f"{where}.{key}: {exc}")
             return default
+        if seconds > MAX_DURATION_S:
+            self.report(data.where_value(key), f"{where}.{key}: {_short(data[key])} is longer than 24h")
+            return default
+        return seconds
 
     def choice(self, data: MarkedDict, key: str, where: str, choices: tuple[str, ...], default: str) -> str:
         value = data.get(key, default)
         if value not in choices:
-            hint = did_you_mean(str(value), choices)
+            hint = did_you_mean(str(value)[:100], choices)
             self.report(
-                data.where_value(key), f"{where}.{key}: '{value}' is not one of {', '.join(choices)}{hint}"
+                data.where_value(key),
+                f"{where}.{key}: {_short(value)} is not one of {', '.join(choices)}{hint}",
             )
             return default
         return str(value)
@@ -125,4 +137,11 @@ def _kind(value: Any) -> str:
         return "a list"
     if isinstance(value, bool):
         return f"{str(value).lower()}"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {_short(value)}"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` cut to ``limit`` characters: a message quotes a value, it does not reprint it."""
+    big = isinstance(value, int) and value.bit_length() > 128
+    text = f"a {value.bit_length()}-bit number" if big else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

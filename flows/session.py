@@ -1,17 +1,22 @@
 """One call walking one flow: a sans-I/O state machine, ``handle(event, now) -> actions``.
 
-The session never reads a clock, a socket or a file. The call feeds it events with the
-current time and executes the returned actions in order (see ``docs/flows.md``).
+The session never reads a clock, a socket or a file (template rendering reads a monotonic
+clock for its time budget only). The call feeds it events with the current time and executes
+the returned actions in order (see ``docs/flows.md``). A flow that
+cannot go on (a template past its limits, steps that never wait) never raises into the call:
+the caller hears an apology and the session hangs up with outcome ``flow_error``.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from config.logs import log_event
 from flows import slots
 from flows.actions import (
     Action,
@@ -41,6 +46,9 @@ from flows.model import Flow, Intent, Step
 from flows.templates import evaluate, render, value_of
 
 MAX_HOPS = 200
+FLOW_ERROR_PROMPT = "Sorry, something went wrong on our side. Please call again later. Goodbye."
+FLOW_ERROR_OUTCOME = "flow_error"
+_LOGGER = logging.getLogger("ivr.flows")
 _CONFIRM_LISTEN = Listen(
     step="",
     phrases=slots.YES_NO_PHRASES,
@@ -106,7 +114,10 @@ class FlowSession:
         self._now = now
         self.started_at = self.started_at or now
         out: list[Action] = []
-        self._run(self.flow.start, out)
+        try:
+            self._run(self.flow.start, out)
+        except FlowRuntimeError as exc:
+            self._abort(exc, out)
         return out
 
     def handle(self, event: Event, now: datetime) -> list[Action]:
@@ -117,6 +128,13 @@ class FlowSession:
         if self.finished:
             return []
         out: list[Action] = []
+        try:
+            self._dispatch(event, out)
+        except FlowRuntimeError as exc:
+            self._abort(exc, out)
+        return out
+
+    def _dispatch(self, event: Event, out: list[Action]) -> None:
         if isinstance(event, PromptFinished):
             self.barge_ins += int(event.interrupted)
         elif isinstance(event, CallerHangUp):
@@ -130,7 +148,20 @@ class FlowSession:
                 self._key(event.digit, out)
             elif isinstance(event, NoInput):
                 self._no_input_event(out)
-        return out
+
+    def _abort(self, exc: FlowRuntimeError, out: list[Action]) -> None:
+        """End the call politely: what was said so far stands, then an apology and a hang-up."""
+        log_event(
+            "flow_runtime_error",
+            logging.ERROR,
+            _LOGGER,
+            flow=self.flow.metadata.name,
+            step=self.step,
+            error=str(exc),
+        )
+        out[:] = [action for action in out if not isinstance(action, Listen | Transfer)]
+        self._play(FLOW_ERROR_PROMPT, False, [], out)
+        self._hang_up(FLOW_ERROR_OUTCOME, out)
 
     @property
     def state(self) -> str:
@@ -469,6 +500,6 @@ def _callee_zone(contact: Any) -> tzinfo:
     if isinstance(name, str) and name:
         try:
             return ZoneInfo(name)
-        except (ValueError, ZoneInfoNotFoundError):
+        except (ValueError, ZoneInfoNotFoundError, OSError):
             pass  # an unknown zone must not break the call: dates fall back to UTC
     return UTC

@@ -1,10 +1,12 @@
 """Prompt templates and conditions in a jinja2 sandbox.
 
 Admins write ``Hello {{ contact.first_name }}`` and ``if: balance > 100``; the sandbox keeps
-a flow file from reaching Python internals. Compiled templates are cached per source text,
+a flow file from reaching Python internals, and :mod:`flows.template_limits` bounds what a
+template may build and how long it may run. Compiled templates are cached per source text,
 so a turn costs a dictionary look-up plus rendering. A template that fails at run time
 renders as empty text (a condition as false) and is logged without its values: a bad
-contact row must not drop the call.
+contact row must not drop the call. A template past its limits raises
+:class:`~flows.errors.TemplateLimitError` instead: the session ends the call politely.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
 
 from config.logs import log_event
+from flows.errors import TemplateLimitError
+from flows.template_limits import MAX_PROMPT_CHARS, LimitedSandbox, budget, check_size, join_bounded
 
 _LOGGER = logging.getLogger("ivr.flows")
 _SINGLE_EXPR = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
@@ -104,18 +108,27 @@ def reference_code(seed: object, length: int = 6) -> str:
     return "".join(alphabet[b % len(alphabet)] for b in digest[: max(1, min(length, 16))])
 
 
-def _make_env() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+def _make_env() -> LimitedSandbox:
+    env = LimitedSandbox(autoescape=False, keep_trailing_newline=False)
     env.filters.update(
         {"spell": spell, "spoken_date": spoken_date, "spoken_time": spoken_time, "money": money}
     )
+    env.limit_filters()
     env.globals.update({"reference_code": reference_code})
     return env
 
 
 ENV = _make_env()
-_TEMPLATES: dict[str, jinja2.Template] = {}
-_EXPRESSIONS: dict[str, Callable[..., Any]] = {}
+
+
+@lru_cache(maxsize=4096)
+def _template(text: str) -> jinja2.Template:
+    return ENV.from_string(text)
+
+
+@lru_cache(maxsize=4096)
+def _expression(text: str) -> Callable[..., Any]:
+    return ENV.compile_expression(text)
 
 
 def is_template(text: str) -> bool:
@@ -167,30 +180,74 @@ def _walk(node: nodes.Node) -> Iterator[nodes.Node]:
 
 
 def render(text: str, context: Mapping[str, Any]) -> str:
-    """Render a prompt; plain text (no ``{{``) is returned as is without touching jinja2."""
+    """Render a prompt; plain text (no ``{{``) is returned as is without touching jinja2.
+
+    Raises :class:`TemplateLimitError` when the template passes a limit; any other failure
+    renders empty text.
+    """
     if not is_template(text):
         return text
-    template = _TEMPLATES.get(text)
     try:
-        if template is None:
-            template = _TEMPLATES[text] = ENV.from_string(text)
-        return " ".join(template.render(context).split())
+        with budget():
+            output = join_bounded(_template(text).generate(context), MAX_PROMPT_CHARS)
+        return " ".join(output.split())
+    except TemplateLimitError as exc:
+        log_event("flow_template_over_limit", logging.ERROR, _LOGGER, error=str(exc))
+        raise
     except Exception as exc:  # a broken template must not end the call
         log_event("flow_template_failed", logging.WARNING, _LOGGER, error=type(exc).__name__)
         return ""
 
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
-    """Evaluate a condition or ``set`` expression; failure gives ``None`` (falsy)."""
-    compiled = _EXPRESSIONS.get(expression)
+    """Evaluate a condition or ``set`` expression; failure gives ``None`` (falsy).
+
+    Raises :class:`TemplateLimitError` when the expression passes a limit.
+    """
     try:
-        if compiled is None:
-            compiled = _EXPRESSIONS[expression] = ENV.compile_expression(expression)
-        value = compiled(**context)
+        with budget():
+            value = check_size(_expression(expression)(**context), "the expression's value")
+    except TemplateLimitError as exc:
+        log_event("flow_expression_over_limit", logging.ERROR, _LOGGER, error=str(exc))
+        raise
     except Exception as exc:  # a broken expression must not end the call
         log_event("flow_expression_failed", logging.WARNING, _LOGGER, error=type(exc).__name__)
         return None
     return None if isinstance(value, jinja2.Undefined) else value
+
+
+def limit_problem(text: str, expression: bool, variables: Mapping[str, Any]) -> str | None:
+    """Why ``text`` passes a limit when run on sample data (declared variables, empty call
+    data), or ``None``. Other failures are left to run time: real data may differ.
+    """
+    context = {
+        "contact": {},
+        "caller": {},
+        "call": {"id": "sample-call"},
+        "heard": "",
+        "last_intent": "",
+        "outcome": "",
+        **variables,
+        "now": _SAMPLE_NOW,
+        "today": _SAMPLE_NOW.date().isoformat(),
+        "is_open": lambda _name: True,
+        "is_holiday": lambda _name: False,
+    }
+    try:
+        if expression:
+            with budget():
+                check_size(_expression(text)(**context), "the expression's value")
+        else:
+            with budget():
+                join_bounded(_template(text).generate(context), MAX_PROMPT_CHARS)
+    except TemplateLimitError as exc:
+        return str(exc)
+    except Exception:  # data-dependent failures are not a limit problem
+        return None
+    return None
+
+
+_SAMPLE_NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
 def value_of(raw: Any, context: Mapping[str, Any]) -> Any:

@@ -1,5 +1,6 @@
 """Whole-flow checks that need every step parsed first: references, reachability, ways out,
-loops that never wait for the caller, and template names.
+loops that never wait for the caller, template names, and templates that pass their size or
+time limits on sample data.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from flows.errors import Problem
 from flows.model import Flow, Ref, Step
 from flows.schema import did_you_mean
 from flows.steps import TemplateUse
-from flows.templates import BUILTIN_NAMES, ENV, is_template, referenced_names
+from flows.templates import BUILTIN_NAMES, ENV, is_template, limit_problem, referenced_names
 
 _CALENDAR_CALL = re.compile(r"\bis_(?:open|holiday)\(\s*['\"]([^'\"]*)['\"]")
 
@@ -171,6 +172,9 @@ def _templates(flow: Flow, templates: list[TemplateUse], defined: set[str]) -> l
                         f"not declared in variables.{name}{did_you_mean(attr, declared)}",
                     )
                 )
+        over = limit_problem(use.text, use.expression, flow.variables)
+        if over is not None:
+            problems.append(Problem(use.file, line, col, f"{use.where}: {over} (with sample data)"))
         for calendar in _CALENDAR_CALL.findall(use.text):
             if calendar not in flow.business_hours:
                 problems.append(

@@ -2,11 +2,17 @@
 
 Mappings load as :class:`MarkedDict` and sequences as :class:`MarkedList`: plain ``dict`` and
 ``list`` subclasses that also carry the (line, column) of each key and value (1-based).
+
+A flow file is written by people, so it is read defensively: the file size, every number
+and every text are bounded (a pasted blob or a 100,000-digit version is a located problem,
+not a traceback or gigabytes of memory), and an empty, null-only or non-mapping document
+is a problem too.
 """
 
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +21,14 @@ import yaml
 from flows.errors import Problem
 
 Pos = tuple[int, int]
+
+MAX_FILE_BYTES = 1_000_000
+"""The largest flow (or test) file read; the shipped flows are under 10 kB."""
+MAX_TEXT_CHARS = 10_000
+"""The longest text (prompt, phrase, key) in a file: about ten minutes of speech."""
+MAX_NUMBER_CHARS = 40
+"""The longest number literal; longer ones are typos or pasted data (and Python refuses
+to convert integers of more than 4,300 digits)."""
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -55,6 +69,7 @@ class _MarkedLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     """Safe loading, keeping positions; duplicate keys are collected instead of silently lost."""
 
     duplicates: list[tuple[str, Pos]]
+    oversized: list[tuple[str, Pos]]
 
     def construct_marked_mapping(self, node: yaml.MappingNode) -> MarkedDict:
         result = MarkedDict()
@@ -75,6 +90,28 @@ class _MarkedLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         result.pos = _mark(node)
         result.item_pos = [_mark(child) for child in node.value]
         return result
+
+    def construct_bounded_int(self, node: yaml.ScalarNode) -> Any:
+        if self._too_long(node, MAX_NUMBER_CHARS, "number"):
+            return 0
+        return self.construct_yaml_int(node)
+
+    def construct_bounded_float(self, node: yaml.ScalarNode) -> Any:
+        if self._too_long(node, MAX_NUMBER_CHARS, "number"):
+            return 0.0
+        return self.construct_yaml_float(node)
+
+    def construct_bounded_str(self, node: yaml.ScalarNode) -> Any:
+        if self._too_long(node, MAX_TEXT_CHARS, "text"):
+            return str(node.value)[:MAX_TEXT_CHARS]
+        return self.construct_yaml_str(node)
+
+    def _too_long(self, node: yaml.ScalarNode, limit: int, what: str) -> bool:
+        size = len(str(node.value))
+        if size <= limit:
+            return False
+        self.oversized.append((f"{what} of {size:,} characters is too long (at most {limit:,})", _mark(node)))
+        return True
 
     def construct_lenient_timestamp(self, node: yaml.ScalarNode) -> Any:
         """``2026-13-01`` stays text, so the field's own check reports it with its position."""
@@ -101,38 +138,85 @@ def _yaml12_booleans() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _MarkedLoader.yaml_implicit_resolvers = _yaml12_booleans()
 _MarkedLoader.add_constructor("tag:yaml.org,2002:timestamp", _MarkedLoader.construct_lenient_timestamp)
+_MarkedLoader.add_constructor("tag:yaml.org,2002:int", _MarkedLoader.construct_bounded_int)
+_MarkedLoader.add_constructor("tag:yaml.org,2002:float", _MarkedLoader.construct_bounded_float)
+_MarkedLoader.add_constructor("tag:yaml.org,2002:str", _MarkedLoader.construct_bounded_str)
 _MarkedLoader.add_constructor("tag:yaml.org,2002:map", _MarkedLoader.construct_marked_mapping)
 _MarkedLoader.add_constructor("tag:yaml.org,2002:seq", _MarkedLoader.construct_marked_sequence)
 
 
-def load_marked(text: str, file: str) -> tuple[Any, list[Problem]]:
-    """Parse ``text``; returns the data (``None`` on a syntax error) and the problems found."""
+def load_marked(
+    text: str, file: str, what: str = "flow file", expected: str = "a mapping with flow: and steps:"
+) -> tuple[MarkedDict | None, list[Problem]]:
+    """Parse ``text`` as one mapping; returns it (``None`` if unusable) and the problems found.
+
+    ``what`` and ``expected`` word the problem for an empty, null-only or non-mapping document.
+    """
     loader = _MarkedLoader(text)
     loader.duplicates = []
+    loader.oversized = []
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or exc.context or "syntax error"
-        return None, [Problem(file, line, col, f"YAML syntax error: {what}")]
+        what_went_wrong = exc.problem or exc.context or "syntax error"
+        return None, [Problem(file, line, col, f"YAML syntax error: {what_went_wrong}")]
     except yaml.YAMLError as exc:
         return None, [Problem(file, 1, 1, f"YAML syntax error: {exc}")]
+    except (ValueError, OverflowError, RecursionError) as exc:  # a constructor gave up
+        return None, [Problem(file, 1, 1, f"YAML value cannot be read: {type(exc).__name__}: {exc}"[:300])]
     finally:
         loader.dispose()
     problems = [
-        Problem(file, line, col, f"duplicate key '{name}'") for name, (line, col) in loader.duplicates
+        Problem(file, line, col, f"duplicate key '{name[:80]}'") for name, (line, col) in loader.duplicates
     ]
+    problems += [Problem(file, line, col, message) for message, (line, col) in loader.oversized]
+    if node is None:
+        return None, [*problems, Problem(file, 1, 1, f"{what} is empty: expected {expected}")]
+    if not isinstance(data, MarkedDict):
+        line, col = _mark(node)
+        got = "only null" if data is None else _kind(data)
+        return None, [*problems, Problem(file, line, col, f"{what} holds {got}: expected {expected}")]
     return data, problems
 
 
-def read_marked(path: Path, display: str | None = None) -> tuple[Any, list[Problem]]:
-    """Read and parse a file; an unreadable file is a problem, not an exception."""
+def _kind(data: Any) -> str:
+    if isinstance(data, list):
+        return "a list"
+    if isinstance(data, bool):
+        return "a boolean"
+    if isinstance(data, int | float):
+        return "a number"
+    return "text" if isinstance(data, str) else f"a {type(data).__name__}"
+
+
+def read_marked(
+    path: Path,
+    display: str | None = None,
+    what: str = "flow file",
+    expected: str = "a mapping with flow: and steps:",
+) -> tuple[MarkedDict | None, list[Problem]]:
+    """Read and parse a file; an unreadable, oversized or special file is a problem, not an exception."""
     name = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return None, [Problem(name, 1, 1, f"cannot read {what}: not a regular file")]
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        return None, [Problem(name, 1, 1, f"cannot read flow file: {exc.strerror or exc}")]
+        return None, [Problem(name, 1, 1, f"cannot read {what}: {exc.strerror or exc}")]
+    if len(raw) > MAX_FILE_BYTES:
+        size = max(info.st_size, len(raw))
+        return None, [
+            Problem(name, 1, 1, f"{what} is too large: {size:,} bytes (at most {MAX_FILE_BYTES:,})")
+        ]
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return None, [Problem(name, 1, 1, f"flow file is not UTF-8: {exc.reason}")]
-    return load_marked(text, name)
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [Problem(name, line, col, f"{what} is not UTF-8: {exc.reason}")]
+    return load_marked(text, name, what, expected)

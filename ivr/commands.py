@@ -113,7 +113,7 @@ def _check_dial(settings: Settings, dial: DialPassthrough) -> None:
 
     if dial.loops < 1:
         raise DialerDataError(f"--dial-workers {dial.loops}: must be at least 1")
-    engine = open_database(settings.database_url)
+    engine = open_database(settings.database_url, settings.database)
     try:
         if dial.campaign:
             DialerStore(engine).campaign(dial.campaign)

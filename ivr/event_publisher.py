@@ -9,6 +9,13 @@ and ``{prefix}/alert/{kind}``; payloads are JSON objects with phone numbers mask
 Use :func:`create_publisher` with ``settings.mqtt``: it returns a :class:`NullPublisher` when
 MQTT is disabled, so the call path never checks. ``publish`` is for the event-loop thread;
 from the pjsua2 thread go through ``loop.call_soon_threadsafe``.
+
+The broker connection may use TLS (``mqtt.tls``, ``ca_file``; a client certificate with
+``cert_file``/``key_file``) and a user name and password (the password only from
+``IVR_MQTT__PASSWORD`` or ``mqtt.password_file``; never logged). With ``mqtt.on_unreachable:
+fail`` :func:`create_publisher` first connects and logs in once and raises
+:class:`EventPublishError` when that fails, so a misconfigured broker stops ``serve`` and
+``dial`` at start; with ``buffer`` (the default) events wait in the queue until it answers.
 """
 
 from __future__ import annotations
@@ -18,12 +25,15 @@ import contextlib
 import json
 import logging
 import os
+import ssl
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import aiomqtt
@@ -56,7 +66,7 @@ _FORBIDDEN_IN_SEGMENT = ("/", "+", "#", "\x00")
 
 
 class EventPublishError(IvrError):
-    """A topic segment is empty or contains an MQTT separator or wildcard."""
+    """A topic segment is invalid, or the broker settings cannot work (files, credentials)."""
 
 
 def _segment(value: str, what: str) -> str:
@@ -176,11 +186,7 @@ class MqttEventPublisher:
 
     @staticmethod
     def _aiomqtt_connect(settings: MqttSettings, timeout_s: float) -> Connect:
-        def connect() -> AbstractAsyncContextManager[BrokerClient]:
-            identifier = f"ivr-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            return aiomqtt.Client(settings.host, settings.port, identifier=identifier, timeout=timeout_s)
-
-        return connect
+        return broker_connector(settings, timeout_s)
 
     @property
     def stats(self) -> PublisherStats:
@@ -282,8 +288,107 @@ class MqttEventPublisher:
             self._published += 1
 
 
+def broker_connector(settings: MqttSettings, timeout_s: float = 10.0) -> Connect:
+    """A factory of ``aiomqtt`` clients for ``settings``: TLS and credentials are loaded now,
+    so a missing certificate or password file is an :class:`EventPublishError` at start."""
+    files = [name for name in ("ca_file", "cert_file", "key_file") if getattr(settings, name)]
+    if files and not settings.tls:
+        raise EventPublishError(
+            f"mqtt.{files[0]} is set but mqtt.tls is false: events would go unencrypted; set mqtt.tls: true"
+        )
+    tls = _tls_context(settings) if settings.tls else None
+    username = settings.username or None
+    password = _password(settings)
+    if password is not None and username is None:
+        raise EventPublishError("mqtt: a password is set but mqtt.username is empty")
+    if password is not None and tls is None:
+        log_event("mqtt_password_without_tls", logging.WARNING, _LOG, host=settings.host, port=settings.port)
+
+    def connect() -> AbstractAsyncContextManager[BrokerClient]:
+        identifier = f"ivr-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        return aiomqtt.Client(
+            settings.host,
+            settings.port,
+            identifier=identifier,
+            timeout=timeout_s,
+            username=username,
+            password=password,
+            tls_context=tls,
+        )
+
+    return connect
+
+
+def _tls_context(settings: MqttSettings) -> ssl.SSLContext:
+    """Verify the broker (its chain against ``ca_file`` or the system store, and its host name)."""
+    try:
+        context = ssl.create_default_context(cafile=settings.ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise EventPublishError(
+            f"mqtt.ca_file {settings.ca_file}: cannot load CA certificates: {exc}"
+        ) from None
+    if settings.key_file and not settings.cert_file:
+        raise EventPublishError("mqtt.key_file is set but mqtt.cert_file is empty")
+    if settings.cert_file:
+        try:
+            context.load_cert_chain(settings.cert_file, settings.key_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise EventPublishError(
+                f"mqtt.cert_file {settings.cert_file} / key_file {settings.key_file or '(in cert_file)'}: "
+                f"cannot load the client certificate: {exc}"
+            ) from None
+    return context
+
+
+def _password(settings: MqttSettings) -> str | None:
+    """From ``IVR_MQTT__PASSWORD`` (``settings.password``) or the first line of ``password_file``."""
+    if settings.password:
+        return settings.password
+    if not settings.password_file:
+        return None
+    try:
+        lines = Path(settings.password_file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise EventPublishError(
+            f"mqtt.password_file {settings.password_file}: cannot read: {reason}"
+        ) from None
+    if not lines or not lines[0]:
+        raise EventPublishError(f"mqtt.password_file {settings.password_file}: the first line is empty")
+    return lines[0]
+
+
+def check_broker(settings: MqttSettings, timeout_s: float = 10.0) -> None:
+    """Connect and log in once (in a thread of its own, so any caller may block on it).
+
+    Raises :class:`EventPublishError` saying what failed; the password is never in it.
+    """
+
+    async def attempt() -> None:
+        async with broker_connector(settings, timeout_s)():
+            return
+
+    with ThreadPoolExecutor(1, thread_name_prefix="mqtt-check") as pool:
+        try:
+            pool.submit(asyncio.run, attempt()).result(timeout=timeout_s + 5)
+        except EventPublishError:
+            raise
+        except Exception as exc:  # aiomqtt, ssl and socket errors alike
+            scheme = "mqtts" if settings.tls else "mqtt"
+            raise EventPublishError(
+                f"MQTT broker {scheme}://{settings.host}:{settings.port} did not accept the connection"
+                f" ({type(exc).__name__}: {str(exc) or 'timed out'}); mqtt.on_unreachable is 'fail', so"
+                " nothing starts (set it to 'buffer' to start anyway and deliver events once it is back)"
+            ) from None
+
+
 def create_publisher(settings: MqttSettings, **options: Any) -> EventPublisher:
-    """:class:`MqttEventPublisher` if ``settings.enabled``, else :class:`NullPublisher`."""
+    """:class:`MqttEventPublisher` if ``settings.enabled``, else :class:`NullPublisher`.
+
+    With ``on_unreachable: fail`` the broker must accept a connection first (see :func:`check_broker`).
+    """
     if not settings.enabled:
         return NullPublisher()
+    if settings.on_unreachable == "fail":
+        check_broker(settings, options.get("timeout_s", 10.0))
     return MqttEventPublisher(settings, **options)

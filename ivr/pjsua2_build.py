@@ -2,7 +2,7 @@
 
 ``scripts/setup.sh`` builds pjsua2 from the vendored pjproject (``third_party/pjproject``) with
 ``PJSUA_MAX_CALLS`` from its ``config_site.h`` and an epoll ioqueue. The PyPI wheel
-``pjsua2-python`` is only an explicit fallback (``IVR_PJSUA2=pypi``): pjproject's defaults of
+``pjsua2-python`` is only an explicit fallback (``PJSUA2_SOURCE=pypi``): pjproject's defaults of
 4 calls and a 64-socket select() ioqueue, which aborts the process on a burst of INVITEs.
 """
 
@@ -60,6 +60,6 @@ def installed_build() -> Pjsua2Build:
         version=version,
         max_calls=PYPI_MAX_CALLS,
         hint="the PyPI pjsua2 wheel holds 4 calls per process and aborts on INVITE floods; "
-        "run scripts/setup.sh without IVR_PJSUA2=pypi to build the vendored one",
+        "run scripts/setup.sh without PJSUA2_SOURCE=pypi to build the vendored one",
     )
     return Pjsua2Build("pypi", version, PYPI_MAX_CALLS, vendored=False)

@@ -38,9 +38,10 @@ if [ ! -f "$stamp" ]; then
 fi
 
 # pjsua2: built from the vendored pjproject (many calls per process, epoll) and cached outside
-# the work tree; the PyPI wheel (4 calls, aborts on INVITE floods) only when asked for.
-if [ "${IVR_PJSUA2:-vendored}" = "pypi" ]; then
-    echo "setup: WARNING: IVR_PJSUA2=pypi: using the PyPI pjsua2 wheel; it holds 4 calls per" >&2
+# the work tree; the PyPI wheel (4 calls, aborts on INVITE floods) only when asked for (not an
+# IVR_ variable: those are settings, and serve refuses unknown ones).
+if [ "${PJSUA2_SOURCE:-vendored}" = "pypi" ]; then
+    echo "setup: WARNING: PJSUA2_SOURCE=pypi: using the PyPI pjsua2 wheel; it holds 4 calls per" >&2
     echo "setup: WARNING: process and aborts on a burst of INVITEs. Not for production." >&2
     .venv/bin/python -m pip uninstall -q -y pjsua2 2>/dev/null || true
     rm -f .venv/.pjsua2-*

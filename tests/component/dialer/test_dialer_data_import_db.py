@@ -137,3 +137,26 @@ def test_dialer_data_rejects_file_falls_back(engine: Engine, tmp_path: Path) -> 
     report = import_csv(engine, "march", path, SPEC, now=NOW, rejects_fallback_dir=tmp_path / "data")
     assert report.rejects_file == tmp_path / "data" / "calls.rejects.csv"
     assert report.imported == 2
+
+
+def test_dialer_data_control_characters_are_rejected_not_stored(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_bytes(
+        GOOD.encode()
+        + b"13712345678,Nul\x00Byte,Row,2025-03-01T10:00:00+08:00,Fund C\n"
+        + b'13612345678,Multi,"Line\nName",2025-03-01T10:00:00+08:00,Fund\tD\n'
+    )
+    report = import_csv(engine, "march", path, SPEC, now=NOW)
+    assert (report.rows, report.imported) == (4, 2)
+    assert [r.format(path) for r in report.rejects] == [
+        f"{path}:4: first_name: contains the control character U+0000 NUL at character 4"
+        " (only tab is allowed)",
+        f"{path}:5: last_name: contains the control character U+000A LF (line feed) at character 5"
+        " (only tab is allowed)",
+    ]
+    assert report.rejects_file is not None
+    written = report.rejects_file.read_text(encoding="utf-8")
+    assert "\x00" not in written and "Nul\\x00Byte" in written
+    with Session(engine) as session:
+        names = session.scalars(select(Contact.first_name).order_by(Contact.row_number)).all()
+    assert "\x00" not in "".join(names)

@@ -177,3 +177,37 @@ def test_dialer_data_malformed_file_is_a_clear_error(tmp_path: Path, content: by
 def test_dialer_data_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ImportFileError, match="cannot open call list"):
         read_rows(tmp_path / "nope.csv", {})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("first_name", "Li\x00", "contains the control character U+0000 NUL at character 3"),
+        ("product", "Fund\x1bA", "contains the control character U+001B ESC at character 5"),
+        ("amount", "10\n00", "contains the control character U+000A LF (line feed) at character 3"),
+        ("phone", "\x7f13812345678", "contains the control character U+007F DEL at character 1"),
+        ("last_name", "W\x85ei", "contains the control character U+0085 at character 2"),
+    ],
+    ids=["nul", "escape", "newline", "del", "c1"],
+)
+def test_dialer_data_control_characters_reject_the_row_by_field(field: str, value: str, reason: str) -> None:
+    assert bad(RowParser(HEADER, CALLBACK).parse(7, row(**{field: value}))) == [
+        (field, reason + " (only tab is allowed)")
+    ]
+
+
+def test_dialer_data_every_field_with_a_control_character_is_named() -> None:
+    rejects = RowParser(HEADER, CALLBACK).parse(3, row(first_name="\x00", amount="\x01"))
+    assert [(r.row, r.field) for r in rejects] == [(3, "first_name"), (3, "amount")]  # type: ignore[union-attr]
+
+
+def test_dialer_data_a_tab_inside_a_cell_is_fine() -> None:
+    assert good(RowParser(HEADER, CALLBACK).parse(2, row(product="Fund\tA"))).fields["product"] == "Fund\tA"
+
+
+def test_dialer_data_control_character_in_the_header_is_a_file_error(tmp_path: Path) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_bytes(b"phone,na\x00me\n+8613812345678,x\n")
+    message = r"calls.csv:1: header: column 2 contains the control character U\+0000 NUL"
+    with pytest.raises(ImportFileError, match=message):
+        read_rows(path, {})
