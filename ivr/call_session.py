@@ -336,6 +336,7 @@ class CallSession:
                 flow_version=flow.metadata.version,
                 tags={"codec": connected.codec, "sip_call_id": self.offered.sip_call_id},
             ),
+            signing_key_file=self.services.settings.recordings_signing_key_path,
         )
 
     async def _close(self, connected: CallConnected) -> None:

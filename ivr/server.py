@@ -114,7 +114,10 @@ class IvrServer:
 
     async def _recover(self) -> None:
         """Seal what a dead process (this worker's crashed predecessor, say) left recording."""
-        report = await asyncio.to_thread(recover_unfinished, self.settings.recordings_path)
+        report = await asyncio.to_thread(
+            recover_unfinished, self.settings.recordings_path,
+            signing_key_file=self.settings.recordings_signing_key_path,
+        )
         for path in report.recovered:
             log_event("recording.recovered", logging.WARNING, _log, sidecar=str(path))
         for problem in report.problems:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from config.cli_options import add_common_options, settings_from_args
+from config.settings import Settings
+from recordings.audit import audit_archive
 from recordings.catalog import Catalog, CatalogEntry
+from recordings.signing import TrustedKey, load_trusted_key, public_key_path
 
 
 def add_commands(subparsers: Any) -> None:
@@ -20,9 +24,16 @@ def add_commands(subparsers: Any) -> None:
     listing.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     listing.set_defaults(func=cmd_list)
 
-    verify = sub.add_parser("verify", help="recompute SHA-256 to prove recordings are untouched")
+    verify = sub.add_parser(
+        "verify", help="prove recordings untouched: file hashes, signed manifests, the hash chain of each day"
+    )
     add_common_options(verify)
     verify.add_argument("call_id", nargs="?", metavar="CALL_ID", help="one call (default: every call)")
+    verify.add_argument("--all", action="store_true",
+                        help="every call and every chain link (what no CALL_ID means)")
+    verify.add_argument("--public-key", action="append", metavar="PEM", type=Path,
+                        help="trusted public key, repeatable (default: the *.pub.pem next to "
+                             "recordings.signing_key_file); an auditor should pass their own copy")
     verify.set_defaults(func=cmd_verify)
 
     show = sub.add_parser("show", help="a call's details and per-speaker transcript")
@@ -67,30 +78,47 @@ def _print_table(entries: tuple[CatalogEntry, ...]) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Exit 1 naming every file that does not match its sealed hash (or cannot be checked)."""
-    catalog = _catalog(args)
-    failures = 0
-    if args.call_id:
-        entries: tuple[CatalogEntry, ...] = (catalog.find(args.call_id),)
-    else:
-        scan = catalog.scan()
-        entries = scan.entries
-        for error in scan.errors:
-            print(f"FAILED {error.path}: {error}")
-            failures += 1
-    for entry in entries:
-        result = catalog.verify(entry)
-        if result.skipped:
-            print(f"SKIPPED {entry.wav_path}: {result.problem}")
-        elif result.ok:
-            print(f"OK {entry.wav_path}")
+    """Exit 1 naming every call whose files, manifest, signature or chain link is broken."""
+    if args.all and args.call_id:
+        print("error: recordings verify: give CALL_ID or --all, not both", file=sys.stderr)
+        return 2
+    settings = settings_from_args(args)
+    keys = _trusted_keys(args.public_key, settings)
+    report = audit_archive(settings.recordings_path, keys, args.call_id)
+    for call in report.calls:
+        if call.skipped:
+            print(f"SKIPPED {call.wav_path}: {call.skipped}")
+        elif call.ok:
+            print(f"OK {call.wav_path}")
         else:
-            print(f"FAILED {entry.wav_path}: {result.problem}")
-            failures += 1
-    checked = len(entries)
+            print(f"FAILED {call.wav_path}: {'; '.join(call.problems)}")
+    for problem in report.other:
+        print(f"FAILED {problem}")
+    for chain in report.chains:
+        print(f"CHAIN {chain.path}: {chain.manifests} manifests, head {chain.head}")
+    checked, failures = len(report.calls), report.failures
     print(f"{checked - failures if failures <= checked else 0} of {checked} recordings verified"
           + (f", {failures} failed" if failures else ""))
     return 1 if failures else 0
+
+
+def _trusted_keys(given: list[Path] | None, settings: Settings) -> dict[str, TrustedKey]:
+    """The keys whose signatures count; without ``--public-key``, the service's own export."""
+    paths = list(given or ())
+    if not paths:
+        key_file = settings.recordings_signing_key_path
+        exported = public_key_path(key_file)
+        paths = [exported if exported.exists() or not key_file.exists() else key_file]
+        if not paths[0].exists():
+            print(f"warning: no public key at {exported}: signatures cannot be checked; pass --public-key",
+                  file=sys.stderr)
+            return {}
+    keys = {}
+    for path in paths:
+        key = load_trusted_key(path)
+        keys[key.key_id] = key
+        print(f"KEY {key.key_id} {path}")
+    return keys
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 Usage from the call's asyncio task (frames come off a queue, never from the media thread)::
 
-    rec = DualTrackRecorder(settings.recordings_path, call_id, CallMetadata(...))
+    rec = DualTrackRecorder(settings.recordings_path, call_id, CallMetadata(...),
+                            signing_key_file=settings.recordings_signing_key_path)
     rec.push_caller(frame); rec.push_bot(frame)       # any order, any burstiness
     rec.tick(now)                                      # optional, e.g. once a second
     rec.add_turn("caller", "check my balance", 3.2, 4.9, 0.82)
@@ -14,13 +15,16 @@ Semantics: ``push_*`` never block on the disk for long; audio is buffered about 
 the file stays playable if the process dies. ``tick(now)`` lets wall-clock time pad a side that
 went quiet on both ends (hold, stalled media) with silence. ``close`` pads the shorter channel and
 the whole file to the connected duration, fsyncs, re-reads the file to hash it (cost grows with
-the call's length: run it in an executor for very long calls) and writes the final sidecar.
+the call's length: run it in an executor for very long calls), writes the final sidecar and
+appends a signed manifest of both files to the folder's hash chain
+(:mod:`recordings.chain_store`), signed with the key at ``signing_key_file``.
 
 Files go to ``directory/YYYY/MM/DD/{call_id}.wav|.json`` (UTC date of ``started_at``; pass
 ``partition_by_date=False`` for a flat directory) and the call is registered in
-``directory/.unfinished/`` until closed. The sidecar is rewritten (atomically) with status
-``recording`` at start and after each turn or pause, so a crash keeps the transcript;
-:func:`recordings.recovery.recover_unfinished` finishes those at next start.
+``directory/.unfinished/`` until chained; files are 0600, folders 0700. The sidecar is
+rewritten (atomically) with status ``recording`` at start and after each turn or pause, so a
+crash keeps the transcript; :func:`recordings.recovery.recover_unfinished` finishes those at
+next start.
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from pathlib import Path
 
 from config.logs import log_event, mask_number
 from media.frames import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Frame
+from recordings.chain_store import SealedFiles, append_manifest
 from recordings.errors import RecordingError
+from recordings.private_fs import make_private_dirs
 from recordings.recovery import clear_unfinished, mark_unfinished
 from recordings.sidecar import (
     SPEAKERS,
@@ -49,6 +55,7 @@ from recordings.sidecar import (
     sidecar_path,
     write_sidecar,
 )
+from recordings.signing import default_key_file, load_signer
 from recordings.track_aligner import TrackAligner
 from recordings.wav_writer import WavWriter, file_sha256
 
@@ -95,7 +102,10 @@ class DualTrackRecorder:
         flush_every_s: float = 1.0,
         fsync_every_s: float = 10.0,
         partition_by_date: bool = True,
+        signing_key_file: Path | None = None,
     ) -> None:
+        """``signing_key_file`` defaults to :func:`recordings.signing.default_key_file`; the key
+        is loaded (or created) here so a bad key fails the first call, not its seal."""
         check_call_id(call_id)
         iso(metadata.started_at)  # refuses a naive datetime before anything is created
         if metadata.direction not in ("inbound", "outbound"):
@@ -104,7 +114,11 @@ class DualTrackRecorder:
             )
         day = metadata.started_at.astimezone(UTC)
         folder = directory / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" if partition_by_date else directory
-        folder.mkdir(parents=True, exist_ok=True)
+        self._signer = load_signer(signing_key_file or default_key_file(directory))
+        try:
+            make_private_dirs(folder)
+        except OSError as exc:
+            raise RecordingError(f"{folder}: cannot create the recordings folder: {exc}") from exc
         self.root = directory
         self.call_id = call_id
         self.wav_path = folder / f"{call_id}{WAV_SUFFIX}"
@@ -219,7 +233,10 @@ class DualTrackRecorder:
             status="complete", ended_at=end_time, connected_duration_s=connected_s,
             duration_s=duration_s, sha256=digest, outcome=outcome,
         )
-        write_sidecar(self.sidecar_path, self._sidecar, durable=True)
+        sidecar_digest = write_sidecar(self.sidecar_path, self._sidecar, durable=True)
+        # A crash before this line leaves the call registered: recovery chains it at next start.
+        append_manifest(self.root, SealedFiles(self.call_id, "complete", self.wav_path, digest,
+                                               self.sidecar_path, sidecar_digest), self._signer)
         clear_unfinished(self.root, self.call_id)
         self._info = RecordingInfo(
             call_id=self.call_id, wav_path=self.wav_path, sidecar_path=self.sidecar_path,

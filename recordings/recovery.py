@@ -2,20 +2,25 @@
 
 A sidecar still saying ``recording`` whose WAV no live writer holds belongs to a call that
 ended with its process (crash, SIGKILL, power cut). Its header is fixed from the file length,
-the WAV is hashed, and the sidecar is sealed as ``interrupted`` so the audit trail shows both
-that the call was cut and that what survived is intact from here on.
+the WAV is hashed, the sidecar is sealed as ``interrupted`` and a signed manifest is chained,
+so the audit trail shows both that the call was cut and that what survived is intact from here
+on. A call sealed by a process that died before chaining it is chained here too.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from config.logs import log_event
+from recordings.chain_store import SealedFiles, append_manifest
 from recordings.errors import RecordingError, SidecarError
-from recordings.sidecar import SIDECAR_SUFFIX, WAV_SUFFIX, Pause, read_sidecar, write_sidecar
+from recordings.private_fs import make_private_dirs, open_private
+from recordings.sidecar import SIDECAR_SUFFIX, WAV_SUFFIX, Pause, Sidecar, read_sidecar, write_sidecar
+from recordings.signing import Signer, default_key_file, load_signer
 from recordings.wav_writer import file_sha256, is_being_written, repair_header
 
 _LOG = logging.getLogger("ivr.recordings")
@@ -27,9 +32,10 @@ every sidecar ever written (millions, after a few campaigns)."""
 def mark_unfinished(root: Path, call_id: str, sidecar: Path) -> None:
     """Register a recording as live; refuses a second live recording of the same call."""
     markers = root / UNFINISHED_DIR
-    markers.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(markers)
     try:
-        with open(markers / call_id, "x", encoding="utf-8") as handle:
+        fd = open_private(markers / call_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with open(fd, "w", encoding="utf-8") as handle:
             handle.write(str(sidecar.relative_to(root)))
     except FileExistsError:
         raise RecordingError(f"call {call_id} is already being recorded under {root}") from None
@@ -55,6 +61,8 @@ class RecoveryReport:
     """Recordings some running process still writes; left alone."""
     problems: tuple[str, ...]
     """What could not be recovered, one message per file."""
+    chained: tuple[Path, ...] = ()
+    """Sidecars sealed by a process that died before it chained their manifest, chained now."""
 
 
 def sidecar_files(root: Path) -> list[Path]:
@@ -64,15 +72,20 @@ def sidecar_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob(f"*{SIDECAR_SUFFIX}") if not p.name.startswith("."))
 
 
-def recover_unfinished(root: Path, full_scan: bool = False) -> RecoveryReport:
+def recover_unfinished(
+    root: Path, full_scan: bool = False, signing_key_file: Path | None = None
+) -> RecoveryReport:
     """Seal every unfinished recording under ``root``; never raises for a single bad file.
 
     By default only recordings registered in ``root/.unfinished`` are examined (cheap at any
     archive size); ``full_scan`` reads every sidecar and also reports WAVs without one.
+    Manifests are signed with ``signing_key_file`` (default: :func:`default_key_file`).
     """
     recovered: list[Path] = []
+    chained: list[Path] = []
     live: list[Path] = []
     problems: list[str] = []
+    key = _LazySigner(signing_key_file or default_key_file(root))
     described: set[Path] = set()
     marked = _marked(root)
     candidates = sorted(set(marked) | set(sidecar_files(root))) if full_scan else list(marked)
@@ -90,8 +103,14 @@ def recover_unfinished(root: Path, full_scan: bool = False) -> RecoveryReport:
         wav = path.parent / sidecar.wav_name
         described.add(wav)
         if sidecar.status != "recording":
-            if marker is not None:
-                marker.unlink(missing_ok=True)  # sealed, but the process died before unregistering
+            if marker is not None:  # sealed, but the process died before chaining or unregistering
+                try:
+                    if _chain(root, path, sidecar, key, (file_sha256(wav), file_sha256(path))):
+                        chained.append(path)
+                except RecordingError as exc:
+                    problems.append(str(exc))
+                    continue
+                marker.unlink(missing_ok=True)
             continue
         if is_being_written(wav):
             live.append(path)
@@ -112,8 +131,13 @@ def recover_unfinished(root: Path, full_scan: bool = False) -> RecoveryReport:
             status="interrupted", ended_at=sidecar.started_at + timedelta(seconds=info.duration_s),
             connected_duration_s=info.duration_s, duration_s=info.duration_s, sha256=digest, pauses=pauses,
         )
-        write_sidecar(path, sealed, durable=True)
+        sidecar_digest = write_sidecar(path, sealed, durable=True)
         _remove_stale_temp(path)
+        try:
+            _chain(root, path, sealed, key, (digest, sidecar_digest))
+        except RecordingError as exc:
+            problems.append(str(exc))  # marker kept: the next start chains it
+            continue
         if marker is not None:
             marker.unlink(missing_ok=True)
         recovered.append(path)
@@ -124,7 +148,28 @@ def recover_unfinished(root: Path, full_scan: bool = False) -> RecoveryReport:
             problems.append(f"{wav}: no sidecar describes this recording")
     for problem in problems:
         log_event("recording_recovery_failed", level=logging.WARNING, logger=_LOG, problem=problem)
-    return RecoveryReport(tuple(recovered), tuple(live), tuple(problems))
+    return RecoveryReport(tuple(recovered), tuple(live), tuple(problems), tuple(chained))
+
+
+class _LazySigner:
+    """Loads (or creates) the key only when a call needs sealing: most starts seal nothing."""
+
+    def __init__(self, key_file: Path) -> None:
+        self.key_file = key_file
+        self._signer: Signer | None = None
+
+    def get(self) -> Signer:
+        if self._signer is None:
+            self._signer = load_signer(self.key_file)
+        return self._signer
+
+
+def _chain(root: Path, path: Path, sidecar: Sidecar, key: _LazySigner, digests: tuple[str, str]) -> bool:
+    """Append the call's manifest unless its chain already holds it (another worker was faster)."""
+    wav_sha, sidecar_sha = digests
+    files = SealedFiles(sidecar.call_id, sidecar.status, path.parent / sidecar.wav_name, wav_sha, path,
+                        sidecar_sha)
+    return append_manifest(root, files, key.get(), unless_present=True) is not None
 
 
 def _remove_stale_temp(sidecar: Path) -> None:

@@ -7,6 +7,7 @@ the file and the field instead of being half-understood.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from recordings.errors import RecordingError, SidecarError
+from recordings.private_fs import fsync_dir, open_private
 
 SCHEMA_VERSION = 1
 SIDECAR_SUFFIX = ".json"
@@ -132,22 +134,22 @@ def sidecar_path(directory: Path, call_id: str) -> Path:
     return directory / f"{check_call_id(call_id)}{SIDECAR_SUFFIX}"
 
 
-def write_sidecar(path: Path, sidecar: Sidecar, durable: bool = True) -> None:
-    """Replace ``path`` atomically; ``durable`` also fsyncs so the rename survives a power cut."""
+def write_sidecar(path: Path, sidecar: Sidecar, durable: bool = True) -> str:
+    """Replace ``path`` atomically (0600); ``durable`` also fsyncs so the rename survives a power cut.
+
+    Returns the SHA-256 of the bytes written, which the seal's manifest vouches for.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     data = json.dumps(sidecar.to_json(), ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
-    with open(tmp, "wb") as handle:
+    with open(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as handle:
         handle.write(data)
         handle.flush()
         if durable:
             os.fsync(handle.fileno())
     os.replace(tmp, path)
     if durable:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(path.parent)
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_sidecar(path: Path) -> Sidecar:

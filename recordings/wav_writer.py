@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recordings.errors import RecordingError, WavFormatError
+from recordings.private_fs import PRIVATE_FILE
 
 HEADER_BYTES = 44
 SAMPLE_BYTES = 2
@@ -115,7 +116,7 @@ class WavWriter:
         self._data_bytes = 0
         self._flushes = 0
         try:
-            self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         except FileExistsError:
             raise RecordingError(f"{path}: a recording with this name already exists") from None
         except OSError as exc:
