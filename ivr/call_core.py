@@ -309,6 +309,10 @@ class CallCore:
                 self.pipeline.stop_listening()
                 log_event("call.asr_failed", logging.WARNING, _log, call_id=self.call_id, reason=event.reason)
                 self._flow_inbox.append(Recognition("", 0.0, in_grammar=False))  # a no-match to the flow
+            elif isinstance(event, mp.NonSpeech):
+                self.pipeline.stop_listening()
+                log_event("call.non_speech", logger=_log, call_id=self.call_id, at_s=round(event.at, 2))
+                self._flow_inbox.append(Recognition("", 0.0, in_grammar=False))  # a no-match, never an intent
             elif isinstance(event, MediaNoInput):
                 self.pipeline.stop_listening()
                 log_event("call.no_input", logger=_log, call_id=self.call_id)

@@ -61,6 +61,7 @@ from media.endpointer import (
     UtteranceTooLong,
 )
 from media.frames import FRAME_MS, SILENCE, Frame
+from media.tone_guard import ToneGuard
 from media.vad import VadBackend, make_vad
 
 _LOGGER = logging.getLogger("ivr.media")
@@ -97,6 +98,15 @@ class AsrFailed:
 
 
 @dataclass(frozen=True)
+class NonSpeech:
+    """The "utterance" was a steady tone (fax, dial tone, test tone): the recognizer never
+    hears it and the flow should take it as a no-match, never as an intent."""
+
+    at: float
+    speech_started_at: float
+
+
+@dataclass(frozen=True)
 class AudioRejected:
     at: float
     reason: str
@@ -113,6 +123,7 @@ MediaEvent = (
     | AsrFinal
     | AsrFailed
     | AudioRejected
+    | NonSpeech
 )
 
 
@@ -239,6 +250,7 @@ class CallMediaPipeline:
         self._ring: deque[tuple[float, Frame]] = deque(maxlen=round(_RING_S / FRAME_S))
         self._work: list[AsrWork] = []
         self._listening: _Listening | None = None
+        self.tone_guard = ToneGuard()
         self.frames_rejected = 0
         self.frames_clipped = 0  # caller frames with >1 % samples at the rails: gain too high
 
@@ -248,9 +260,7 @@ class CallMediaPipeline:
 
     # --- inputs from the call -------------------------------------------------------------
 
-    def start_listening(
-        self, expectation: Expectation, no_input_timeout_s: float | None, now: float
-    ) -> None:
+    def start_listening(self, expectation: Expectation, no_input_timeout_s: float | None, now: float) -> None:
         """The flow now waits for an answer; ``None`` timeout means the settings' default."""
         timeout = self.settings.no_input_timeout_s if no_input_timeout_s is None else no_input_timeout_s
         if timeout <= 0:
@@ -329,7 +339,9 @@ class CallMediaPipeline:
                 self._begin_utterance(event.at)
                 fed = True
             elif isinstance(event, SpeechEnded | UtteranceTooLong):
-                self._finish_utterance(event)
+                non_speech = self._finish_utterance(event)
+                if non_speech is not None:
+                    events.append(non_speech)
         listening = self._listening
         if listening is not None and listening.feeding and not fed:
             self._feed((frame,), now + FRAME_S)
@@ -353,6 +365,7 @@ class CallMediaPipeline:
         listening.feeding = True
         listening.utterance_onset = onset
         listening.timer_pending = False
+        self.tone_guard.reset()
         frames = tuple(f for t, f in self._ring if t >= onset - self.pre_roll_s - 1e-9)
         if frames:
             self._feed(frames, self._ring[-1][0] + FRAME_S)
@@ -361,17 +374,23 @@ class CallMediaPipeline:
         listening = self._listening
         if listening is None or listening.utterance_onset is None:
             return
+        for frame in frames:
+            self.tone_guard.push(frame)
         last = self._work[-1] if self._work else None
         if isinstance(last, AsrFeed) and last.speech_started_at == listening.utterance_onset:
             self._work[-1] = AsrFeed(last.frames + frames, at, last.speech_started_at)
         else:
             self._work.append(AsrFeed(frames, at, listening.utterance_onset))
 
-    def _finish_utterance(self, event: SpeechEnded | UtteranceTooLong) -> None:
+    def _finish_utterance(self, event: SpeechEnded | UtteranceTooLong) -> NonSpeech | None:
         listening = self._listening
         if listening is None or not listening.feeding or listening.utterance_onset is None:
-            return
-        self._work.append(AsrFinish(listening.utterance_onset, event.at))
+            return None
+        onset = listening.utterance_onset
         listening.feeding = False
         listening.utterance_onset = None
-
+        if self.tone_guard.is_tone():
+            self._work.append(AsrCancel())
+            return NonSpeech(event.at, onset)
+        self._work.append(AsrFinish(onset, event.at))
+        return None

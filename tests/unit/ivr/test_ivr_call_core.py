@@ -27,8 +27,9 @@ from ivr.call_vocabulary import (
 )
 from ivr.machine_screening import MachineScreening
 from media.amd import AmdConfig, Verdict
-from media.pipeline import CallMediaPipeline
+from media.pipeline import AsrFinish, CallMediaPipeline
 from tests.unit.ivr.call_replay import SPEECH, T0, WALL_OFFSET, LoudnessVad, SimulatedCall, load_test_flow
+from tests.unit.ivr.call_replay import tone as tone_frame
 
 FLOW = """
 flow: {name: core-test, barge_in: true}
@@ -325,3 +326,17 @@ def test_inter_digit_timeout_ends_a_short_pin(flow: Flow) -> None:
     asked = len(call.prompts())
     call.tick(int(2.2 / 0.02))
     assert len(call.prompts()) > asked, "2 s after the last key the flow moved on"
+
+
+def test_a_steady_tone_is_a_no_match_never_an_intent(flow: Flow) -> None:
+    call = SimulatedCall.start(flow)
+    call.until_quiet()
+    asked = len(call.prompts())
+    tone = tone_frame(9000, 440.0)
+    call.tick(75, caller=tone)  # 1.5 s of a test tone, then quiet
+    call.tick(30)
+    assert call.asr_work and not any(
+        isinstance(w, AsrFinish) for command in call.asr_work for w in command.work
+    ), "the recognizer never got to finish the tone"
+    assert call.prompts()[asked:] == ["Sorry, I didn't understand.", "Balance or card?"], "a no-match"
+    assert call.turns("caller") == []
