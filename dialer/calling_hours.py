@@ -15,7 +15,7 @@ when the clock jumps past it, and an ambiguous start (fall-back) opens at its fi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
@@ -134,16 +134,14 @@ class CallingHours:
         config = dict(config or {})
         unknown = set(config) - {"default", "holidays", *WEEKDAYS}
         if unknown:
-            raise PolicyError(f"{where}: unknown key {sorted(unknown)[0]!r} "
-                              f"(expected default, holidays or a weekday name)")
+            raise PolicyError(
+                f"{where}: unknown key {sorted(unknown)[0]!r} (expected default, holidays or a weekday name)"
+            )
         default = _intervals(config.get("default", str(DEFAULT_INTERVAL)), f"{where}.default")
         weekly = tuple(
             _intervals(config[name], f"{where}.{name}") if name in config else default for name in WEEKDAYS
         )
         return cls(weekly=weekly, holidays=_holidays(config.get("holidays", ()), f"{where}.holidays"))
-
-    def with_holidays(self, days: Iterable[date]) -> CallingHours:
-        return CallingHours(self.weekly, self.holidays | frozenset(days))
 
     def intervals_on(self, day: date) -> tuple[Interval, ...]:
         """The local intervals of ``day`` (none on a holiday)."""
@@ -179,12 +177,14 @@ class CallingHours:
         with ``open`` clipped to ``at_utc``."""
         found = self._first_interval(at_utc, tz, None)
         if found is None:
-            raise PolicyError(f"calling hours never open within {_SEARCH_DAYS} days after "
-                              f"{at_utc.isoformat()}")
+            raise PolicyError(
+                f"calling hours never open within {_SEARCH_DAYS} days after {at_utc.isoformat()}"
+            )
         return found
 
-    def _first_interval(self, at_utc: datetime, tz: str | tzinfo,
-                        limit: datetime | None) -> tuple[datetime, datetime] | None:
+    def _first_interval(
+        self, at_utc: datetime, tz: str | tzinfo, limit: datetime | None
+    ) -> tuple[datetime, datetime] | None:
         require_aware(at_utc, "calling hours time")
         if limit is not None:
             require_aware(limit, "calling hours limit")

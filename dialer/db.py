@@ -24,7 +24,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import IvrError
 from config.logs import log_event
@@ -163,10 +162,6 @@ def database_error(
     else:
         why = f"database error: {first_line}"
     return DialerDataError(f"{command}: {why} (while running {doing})")
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
 
 
 def alembic_config(url: str) -> Config:

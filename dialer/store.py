@@ -185,11 +185,6 @@ class DialerStore:
             campaign.state = state.value
         return previous
 
-    def is_running(self, campaign_id: int) -> bool:
-        with Session(self.engine) as session:
-            state = session.scalar(select(Campaign.state).where(Campaign.id == campaign_id))
-        return state == CampaignState.RUNNING
-
     # -- leasing ---------------------------------------------------------------------------
     def lease(self, owner: str, now: datetime, limit: int = 1, campaign: str | None = None) -> list[Lease]:
         """Lease up to ``limit`` dialable contacts of running campaigns, in policy order."""

@@ -19,7 +19,7 @@ from flows.model import BUILTIN_GLOBALS, Flow, Intent, Metadata, Ref, Settings, 
 from flows.schema import Reader
 from flows.slots import max_keys
 from flows.slots import phrases as slot_phrases
-from flows.steps import STEP_NAME, StepContext, TemplateUse, parse_step
+from flows.steps import StepContext, TemplateUse, parse_step
 from flows.validator import validate_flow
 from flows.yaml_source import MarkedDict, Pos, read_marked
 
@@ -333,7 +333,3 @@ def _compile(flow: Flow) -> None:
             no_input_timeout_s=ask.no_input_timeout_s or flow.settings.no_input_timeout_s,
             slot=ask.slot.type if ask.slot is not None else "",
         )
-
-
-def is_step_name(name: str) -> bool:
-    return bool(STEP_NAME.match(name))

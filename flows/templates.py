@@ -143,15 +143,6 @@ def single_expression(text: str) -> str | None:
     return match.group(1).strip()
 
 
-def syntax_error(text: str, expression: bool = False) -> str | None:
-    """The jinja2 syntax error message for ``text``, or ``None`` if it parses."""
-    try:
-        ENV.parse("{{ (" + text + ") }}" if expression else text)
-    except jinja2.TemplateSyntaxError as exc:
-        return exc.message or "template syntax error"
-    return None
-
-
 def referenced_names(text: str, expression: bool = False) -> tuple[set[str], list[tuple[str, str]]]:
     """Top-level names a template reads, and ``(name, attribute)`` pairs like ``contact.first_name``.
 

@@ -47,7 +47,7 @@ from ivr.sip_call import (
     source_ip,
 )
 from ivr.sip_endpoint import account_config, configure_endpoint
-from ivr.sip_events import CallConnected, CallEnded, CallOffered, CallProgress, CallRefused, SipEvent
+from ivr.sip_events import CallConnected, CallEnded, CallOffered, CallRefused, SipEvent
 
 _log = logging.getLogger("ivr.sip")
 _POLL_MS = 5
@@ -396,8 +396,6 @@ class SipAgent:
                 self._end(rec, int(info.lastStatusCode), str(info.lastReason), now)
         elif rec.refused or rec.ended:
             return
-        elif info.state == pj.PJSIP_INV_STATE_EARLY and rec.direction == "outbound":
-            self.emit(CallProgress(rec.key, int(info.lastStatusCode), now))
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and rec.connected_at is None:
             rec.connected_at = now
             rec.ring_deadline = None

@@ -38,15 +38,6 @@ class CallRefused:
 
 
 @dataclass(frozen=True)
-class CallProgress:
-    """A provisional response on a placed call (180 Ringing, 183 Session Progress)."""
-
-    call_key: int
-    status_code: int
-    at: float
-
-
-@dataclass(frozen=True)
 class CallConnected:
     """The call is confirmed (ACK seen) and media flows through ``bridge``."""
 
@@ -80,4 +71,4 @@ class CallEnded:
     at: float
 
 
-SipEvent = CallOffered | CallRefused | CallProgress | CallConnected | DtmfReceived | CallEnded
+SipEvent = CallOffered | CallRefused | CallConnected | DtmfReceived | CallEnded

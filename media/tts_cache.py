@@ -127,12 +127,6 @@ class TtsCache:
                 _, old = self._memory.popitem(last=False)
                 self._memory_used -= old.nbytes
 
-    def forget_memory(self) -> None:
-        """Drop the in-memory copies (the disk entries stay)."""
-        with self._lock:
-            self._memory.clear()
-            self._memory_used = 0
-
 
 def _read_wav(path: Path) -> Audio:
     with wave.open(str(path), "rb") as wav:
