@@ -67,6 +67,10 @@ class MediaSettings:
     no_input_timeout_s: float = 6.0
     tts_voice: str = "en-us"
     tts_rate: int = 165
+    pre_roll_ms: int = 300
+    in_band_dtmf: bool = True
+    barge_in_min_speech_ms: int = 60
+    barge_in_echo_margin_db: float = 6.0
     speech_workers: int = -1
     speech_service_dir: str = ""
 
@@ -193,6 +197,9 @@ _RANGES: dict[tuple[str, ...], tuple[float, float]] = {
     ("sip", "drain_timeout_s"): (0, 604800),
     ("media", "vad_aggressiveness"): (0, 3),
     ("media", "speech_workers"): (-1, 64),
+    ("media", "pre_roll_ms"): (0, 980),
+    ("media", "barge_in_min_speech_ms"): (20, 2000),
+    ("media", "barge_in_echo_margin_db"): (0, 40),
     ("media", "end_silence_ms"): (60, 5000),
     ("mqtt", "port"): (1, 65535),
     ("database", "statement_timeout_s"): (0, 86400),

@@ -236,10 +236,16 @@ class CallMediaPipeline:
         vad: VadBackend | None = None,
         barge_in: BargeInConfig | None = None,
         dtmf: DtmfConfig | None = None,
-        in_band_dtmf: bool = True,
-        pre_roll_ms: int = 300,
+        in_band_dtmf: bool | None = None,
+        pre_roll_ms: int | None = None,
     ) -> None:
         self.settings = settings or MediaSettings()
+        s = self.settings
+        pre_roll_ms = s.pre_roll_ms if pre_roll_ms is None else pre_roll_ms
+        in_band_dtmf = s.in_band_dtmf if in_band_dtmf is None else in_band_dtmf
+        barge_in = barge_in or BargeInConfig(
+            min_speech_ms=s.barge_in_min_speech_ms, echo_margin_db=s.barge_in_echo_margin_db
+        )
         if not 0 <= pre_roll_ms <= _RING_S * 1000 - FRAME_MS:
             raise MediaError(f"pre_roll_ms must be within 0..{int(_RING_S * 1000) - FRAME_MS}")
         self.pre_roll_s = pre_roll_ms / 1000

@@ -338,3 +338,12 @@ def test_media_pipeline_argument_errors() -> None:
     pipeline.stop_listening()
     pipeline.stop_listening()
     assert not pipeline.listening
+
+
+def test_media_pipeline_takes_its_tuning_from_settings() -> None:
+    settings = MediaSettings(pre_roll_ms=100, in_band_dtmf=False, barge_in_min_speech_ms=120)
+    pipeline = CallMediaPipeline(settings)
+    assert pipeline.pre_roll_s == pytest.approx(0.1)
+    assert pipeline.dtmf is None
+    assert pipeline.barge_in.config.min_speech_ms == 120
+    assert CallMediaPipeline(settings, pre_roll_ms=200).pre_roll_s == pytest.approx(0.2)  # explicit wins
