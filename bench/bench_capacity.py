@@ -65,7 +65,7 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config.settings import load_settings
-from ivr.sipp_peer import free_port, require_tool, synthesize_caller_audio
+from ivr.sipp_peer import free_port, require_tool, sipp_command, synthesize_caller_audio
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
@@ -351,39 +351,16 @@ def run_sipp(
 ) -> SippRun:
     """Run sipp to completion in ``workdir``; its final statistics come from ``-trace_stat``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        require_tool("sipp", "sip-tester"),
-        "-sf",
-        str(scenario),
+    cmd = sipp_command(
+        scenario,
         f"{LOOPBACK}:{serve.port}",
-        "-s",
-        "ivr",
-        "-i",
-        LOOPBACK,
-        "-mi",
-        LOOPBACK,
-        "-p",
-        str(free_port()),
-        "-m",
-        str(calls),
-        "-l",
-        str(concurrent),
-        "-r",
-        f"{rate:g}",
-        "-timeout",
-        f"{int(timeout_s)}s",
-        "-timeout_error",
-        "-nostdin",
-        "-trace_err",
-        "-error_file",
-        "sipp_errors.log",
-        "-trace_stat",
-        "-stf",
-        "stats.csv",
-        "-fd",
-        "1",
-        *extra,
-    ]
+        local_port=free_port(),
+        calls=calls,
+        concurrent=concurrent,
+        rate=rate,
+        timeout_s=timeout_s,
+        extra=("-trace_stat", "-stf", "stats.csv", "-fd", "1", *extra),
+    )
     started = time.monotonic()
     try:
         proc = subprocess.run(
