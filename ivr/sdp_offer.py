@@ -137,7 +137,7 @@ def _check_connection(
         return None  # 0.0.0.0: the old way of putting a call on hold; nothing is sent
     if ip.is_multicast:
         return _problem(300, "multicast media is not supported")
-    if address == source or in_networks(address, allowed) or _same_ip(ip, source):
+    if _same_ip(ip, source) or in_networks(address, allowed):
         return None
     return _problem(300, f"media address {address} is neither the signalling source nor an allowed network")
 

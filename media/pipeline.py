@@ -188,13 +188,12 @@ class AsrFeeder:
         elif isinstance(item, AsrFeed):
             if self._failed:
                 return
-            for frame in item.frames:
-                for result in self.stream.push_frame(frame):
-                    if isinstance(result, PartialResult):
-                        results.append(AsrPartial(result.text, item.at))
-                    else:  # the engine endpointed by itself
-                        self._final_sent = True
-                        results.append(AsrFinal(result, item.speech_started_at, item.at))
+            for result in self.stream.push_frames(list(item.frames)):
+                if isinstance(result, PartialResult):
+                    results.append(AsrPartial(result.text, item.at))
+                else:  # the engine endpointed by itself
+                    self._final_sent = True
+                    results.append(AsrFinal(result, item.speech_started_at, item.at))
         elif isinstance(item, AsrFinish):
             if self._failed:
                 self._failed = False

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import select
 import shutil
 import subprocess
 import sys
@@ -104,9 +105,12 @@ class SpeechPool:
     def _wait_ready(self, worker: _Worker) -> None:
         proc = worker.proc
         assert proc is not None and proc.stdout is not None
-        deadline = time.monotonic() + _READY_TIMEOUT_S
-        line = proc.stdout.readline()  # "ready", or "" if it died loading the model
-        if line.strip() != "ready" or time.monotonic() > deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], _READY_TIMEOUT_S)
+        line = proc.stdout.readline() if ready else ""  # "ready", or "" if it died loading the model
+        if line.strip() != "ready":
+            if proc.poll() is None:  # hung while loading: do not leave it running
+                proc.kill()
+                proc.wait()
             code = proc.poll()
             raise MediaError(
                 f"speech worker {worker.index} did not start (exit code {code}); see its log lines above"

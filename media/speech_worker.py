@@ -107,9 +107,7 @@ class _Server:
         if op is Op.EXPECT:
             stream.set_expectation(wire.payload_expectation(message.payload))
         elif op is Op.FEED:
-            results = []
-            for frame in wire.payload_frames(message.payload):
-                results += stream.push_frame(frame)
+            results = stream.push_frames(wire.payload_frames(message.payload))
             if results:
                 return wire.encode(Op.PARTIALS, stream_id, wire.partials_payload(results))
         elif op is Op.FLUSH:

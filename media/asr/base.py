@@ -69,6 +69,13 @@ class AsrStream(ABC):
     def push_frame(self, frame: Frame) -> list[AsrResult]:
         """Feed 20 ms of audio; returns partial results (and finals, if the engine endpoints)."""
 
+    def push_frames(self, frames: list[Frame]) -> list[AsrResult]:
+        """Feed several frames at once (a stream in another process sends them as one message)."""
+        results: list[AsrResult] = []
+        for frame in frames:
+            results += self.push_frame(frame)
+        return results
+
     @abstractmethod
     def flush(self) -> FinalResult:
         """End of utterance: return the final result and get ready for the next utterance."""
