@@ -1,8 +1,8 @@
 """Text to 8 kHz prompt audio with pyttsx3 on espeak-ng, cached by content.
 
-A prompt not in the cache is rendered by :mod:`media.tts_worker` in a fresh process: pyttsx3's
-espeak driver carries rate and voice state from one utterance into the next within a process.
-One worker is always started ahead of need, so a render does not wait for Python to start.
+A prompt not in the cache is rendered by a long-lived :mod:`media.tts_worker` process
+(:mod:`media.synth_pool`): synthesis never runs on the call process's GIL, and pyttsx3 and
+espeak-ng stay loaded, so a short prompt costs about 20 ms of synthesis.
 espeak-ng renders 22.05 kHz; the audio is resampled to the 8 kHz telephone rate with soxr and
 stored in a :class:`~media.tts_cache.TtsCache`, so a static prompt is synthesized once and a
 repeated dynamic one is a cache hit. pyttsx3 silently falls back to a default voice for an
@@ -11,11 +11,7 @@ unknown name, so voices are checked against espeak-ng's list (loaded once, in pr
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
-import subprocess
-import sys
 import tempfile
 import threading
 import wave
@@ -28,16 +24,18 @@ import numpy as np
 
 from config.errors import MediaError, MissingDependencyError
 from media.resample import resample
+from media.synth_pool import SynthPool
 from media.tts_cache import Samples, TtsCache, cache_key
 
 _MIN_RATE, _MAX_RATE = 80, 450
 _MAX_CHARS = 2000
 _RENDER_TIMEOUT_S = 30.0
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class TextToSpeech:
-    def __init__(self, cache_dir: Path, default_voice: str = "en-us", default_rate: int = 165) -> None:
+    def __init__(
+        self, cache_dir: Path, default_voice: str = "en-us", default_rate: int = 165, workers: int = 2
+    ) -> None:
         self.cache = TtsCache(cache_dir)
         self.default_voice = default_voice
         self.default_rate = default_rate
@@ -45,7 +43,7 @@ class TextToSpeech:
         self._engine: Any = None
         self._voices: set[str] = set()
         self._engine_tag = f"pyttsx3-{_version('pyttsx3')}-espeak"
-        self._spare: subprocess.Popen[str] | None = None
+        self._pool = SynthPool(workers)
 
     def _load(self) -> Any:
         if self._engine is None:
@@ -97,49 +95,23 @@ class TextToSpeech:
     def prerender(self, items: Iterable[str | tuple[str, str | None, int | None]]) -> int:
         """Render texts or (text, voice, rate) items into the cache; returns how many there were.
 
-        Called when a flow loads, so the first caller hears its static prompts at once.
+        Called when a flow loads, so the first caller hears its static prompts at once. The
+        cache is shared by every engine process on the machine: the first to take the cache's
+        lock renders, the others wait and then find every prompt cached (once per machine,
+        not once per worker).
         """
-        count = 0
-        for item in items:
-            text, voice, rate = (item, None, None) if isinstance(item, str) else item
-            if text.strip():
+        self.warm()
+        wanted = [(item, None, None) if isinstance(item, str) else item for item in items]
+        wanted = [(text, voice, rate) for text, voice, rate in wanted if text.strip()]
+        with self.cache.exclusive():
+            for text, voice, rate in wanted:
                 self.render(text, voice, rate)
-                count += 1
-        return count
-
-    def _spawn_worker(self) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "media.tts_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=_PROJECT_ROOT,
-        )
-
-    def _take_worker(self) -> subprocess.Popen[str]:
-        """The pre-started worker (a fresh one if it died), and start the next spare."""
-        with self._lock:
-            worker = self._spare
-            if worker is None or worker.poll() is not None:
-                worker = self._spawn_worker()
-            self._spare = self._spawn_worker()
-            return worker
+        return len(wanted)
 
     def _synthesize(self, text: str, voice: str, rate: int) -> Samples:
         with tempfile.TemporaryDirectory(prefix="ivr-tts-") as tmp:
             path = Path(tmp) / "prompt.wav"
-            worker = self._take_worker()
-            request = json.dumps({"voice": voice, "rate": rate, "path": str(path), "text": text})
-            try:
-                _out, err = worker.communicate(request + "\n", timeout=_RENDER_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.communicate()
-                raise MediaError(f"TTS render timed out after {_RENDER_TIMEOUT_S:.0f} s") from None
-            if worker.returncode != 0:
-                reason = (err.strip().splitlines() or ["no error output"])[-1]
-                raise MediaError(f"TTS render failed (voice {voice!r}, rate {rate}): {reason}")
+            self._pool.render(voice, rate, text, path, _RENDER_TIMEOUT_S)
             try:
                 with wave.open(str(path), "rb") as wav:
                     if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
@@ -157,13 +129,13 @@ class TextToSpeech:
             raise MediaError(f"espeak-ng produced no audio for a {len(text)}-character prompt")
         return resample(samples, rate_hz)
 
+    def warm(self) -> None:
+        """Start a synthesis worker ahead of the first prompt that is not cached."""
+        self._pool.warm()
+
     def close(self) -> None:
-        """Stop the spare worker (it exits on an empty request)."""
-        with self._lock:
-            spare, self._spare = self._spare, None
-        if spare is not None and spare.poll() is None:
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                spare.communicate("\n", timeout=5)
+        """Stop the synthesis workers."""
+        self._pool.close()
 
 
 def _version(package: str) -> str:

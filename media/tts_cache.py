@@ -10,6 +10,7 @@ prompt costs no disk read.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import wave
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +58,16 @@ class TtsCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the cache's machine-wide lock (``fcntl.flock``), e.g. while pre-rendering."""
+        with open(self.directory / ".lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.wav"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -71,3 +74,85 @@ def test_bad_requests_say_what_is_wrong(
 ) -> None:
     with pytest.raises(MediaError, match=message):
         tts.render(text, voice, rate)
+
+
+def _pitch_hz(audio: np.ndarray) -> float:
+    """Median autocorrelation pitch over voiced 40 ms frames (8 kHz)."""
+    found = []
+    for start in range(0, audio.size - 320, 160):
+        frame = audio[start : start + 320].astype(np.float64)
+        if np.abs(frame).mean() < 300:
+            continue
+        frame -= frame.mean()
+        corr = np.correlate(frame, frame, "full")[319:]
+        low, high = 8000 // 400, 8000 // 70
+        found.append(8000 / (low + int(np.argmax(corr[low:high]))))
+    return float(np.median(found))
+
+
+def test_one_long_lived_worker_keeps_each_prompts_voice_and_rate(tmp_path: Path) -> None:
+    tts = TextToSpeech(tmp_path / "cache", workers=1)
+    try:
+        text = "This sentence is long enough to measure the pitch and the length of the voice."
+        male = [tts.render(f"{text} {n}.", voice="en-us", rate=165) for n in range(2)]
+        female = tts.render(f"{text} 2.", voice="en-us+f3", rate=240)
+        after = tts.render(f"{text} 3.", voice="en-us", rate=165)
+        assert tts._pool.started == 1  # every render went to the same process
+        assert _pitch_hz(female) > 1.5 * _pitch_hz(male[0])
+        assert abs(_pitch_hz(after) - _pitch_hz(male[0])) < 0.1 * _pitch_hz(male[0])
+        assert abs(after.size - male[1].size) < 0.05 * male[1].size  # the fast rate did not stick
+    finally:
+        tts.close()
+
+
+def test_a_dead_worker_is_replaced_and_a_bad_request_fails_alone(tmp_path: Path) -> None:
+    tts = TextToSpeech(tmp_path / "cache", workers=1)
+    try:
+        tts.render("First prompt.")
+        worker = tts._pool._idle.get_nowait()
+        worker.process.kill()
+        worker.process.wait()
+        tts._pool._idle.put(worker)
+        assert tts.render("Second prompt.").size > 0
+        assert tts._pool.started == 2
+        with pytest.raises(MediaError, match="TTS render failed"):
+            tts._pool.render("no-such-voice", 165, "hello", tmp_path / "x.wav", 30)
+        assert tts.render("Third prompt.").size > 0
+        assert tts._pool.started == 2  # the bad request did not cost the worker
+    finally:
+        tts.close()
+
+
+def test_concurrent_renders_share_a_bounded_set_of_workers(tmp_path: Path) -> None:
+    tts = TextToSpeech(tmp_path / "cache", workers=2)
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            audio = list(pool.map(lambda n: tts.render(f"Prompt number {n}."), range(12)))
+        assert all(a.size > 0 for a in audio)
+        assert tts._pool.started <= 2
+    finally:
+        tts.close()
+
+
+def _prerender_in_child(cache_dir: str, texts: list[str], out: Any) -> None:
+    tts = TextToSpeech(Path(cache_dir), workers=1)
+    try:
+        tts.prerender(texts)
+        out.put(tts.cache.misses)
+    finally:
+        tts.close()
+
+
+def test_prerendering_happens_once_per_machine_not_once_per_process(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    texts = [f"Static prompt number {n}." for n in range(6)]
+    children = [
+        context.Process(target=_prerender_in_child, args=(str(tmp_path), texts, out)) for _ in range(3)
+    ]
+    for child in children:
+        child.start()
+    misses = sorted(out.get(timeout=120) for _ in children)
+    for child in children:
+        child.join(30)
+    assert misses == [0, 0, len(texts)]  # one process rendered, the others found the cache filled
