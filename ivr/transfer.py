@@ -7,7 +7,9 @@ agent and every frame from the agent to the caller. The caller's recording keeps
 the agent's words land on its right channel next to the bot's, and an auditor hears the whole
 call. A SIP REFER (blind transfer) would hand the call away and lose that recording.
 
-Nothing here blocks: the call session calls :meth:`BridgedTransfer.tick` once per media tick.
+Nothing here blocks: the call session's :class:`CallTransfers` routes the flow's target, starts
+a :class:`BridgedTransfer` and calls its :meth:`~BridgedTransfer.tick` once per media tick,
+turning what happens into :class:`~ivr.call_vocabulary.TransferUpdate` events for the call core.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from config.logs import log_event, mask_number
+from config.logs import log_event, mask_number, mask_target
 from config.settings import TransferSettings
 from flows import TransferResult
+from ivr.call_media import TICK_S
+from ivr.call_vocabulary import TransferUpdate
 from ivr.media_bridge import MediaBridge
 from ivr.sip_events import CallConnected, CallEnded, CallOffered, DtmfReceived
 from ivr.sip_status import classify_sip_status
@@ -29,6 +33,7 @@ from media.tones import ringback_frames
 from recordings import RecordingInfo
 
 _log = logging.getLogger("ivr.transfer")
+_call_log = logging.getLogger("ivr.call")  # what a call's transfer did is logged with the call
 # Frames of the agent's audio allowed to queue for the caller (60 ms) before the newest is
 # dropped: both legs run on one media clock, so this only absorbs scheduling jitter.
 _MAX_BACKLOG = 3
@@ -182,3 +187,80 @@ class BridgedTransfer:
             # The same reading of SIP statuses as the dialer's (busy, no_answer, rejected, ...).
             return classify_sip_status(ended.status_code or None, ended.ring_timed_out).value
         return f"failed: {error}" if error is not None else "failed"
+
+
+class CallTransfers:
+    """One call's side of its transfers: route the flow's target, ring and bridge it, and report
+    what happened to the call core as :class:`TransferUpdate` events."""
+
+    def __init__(
+        self,
+        call_id: str,
+        settings: TransferSettings,
+        caller: MediaBridge,
+        dialer: LegDialer | None,
+        publish: Callable[[str, dict[str, object]], None],
+    ) -> None:
+        self.call_id = call_id
+        self._settings = settings
+        self._caller = caller
+        self._dialer = dialer
+        self._publish = publish
+        self._active: BridgedTransfer | None = None
+
+    def start(self, target: str) -> TransferUpdate | None:
+        """Ring ``target``; returns the failure to post to the core when it cannot even ring."""
+        where = route(target, self._settings)
+        if where.uri is None or self._dialer is None:
+            reason = where.problem or "transfers need the call hub"
+            log_event(
+                "call.transfer_unavailable",
+                logging.WARNING,
+                _call_log,
+                call_id=self.call_id,
+                target=mask_target(target),
+                reason=reason,
+            )
+            return TransferUpdate(success=False, reason="no_route")
+        xfer = BridgedTransfer(target, where.uri, self._caller, self._dialer, self._settings.ring_timeout_s)
+        try:
+            xfer.start()
+        except OSError as exc:
+            return TransferUpdate(success=False, reason=f"failed: {exc}")
+        self._active = xfer
+        log_event("call.transferring", logger=_call_log, call_id=self.call_id, target=mask_target(target))
+        self._publish("transferring", {"target": mask_target(target)})
+        return None
+
+    def caller_frame(self, pcm: bytes | None) -> None:
+        """A frame from the caller, for the agent once connected."""
+        if self._active is not None:
+            self._active.caller_frame(pcm)
+
+    def tick(self, ringback: bool) -> TransferUpdate | None:
+        """Advance the transfer one media tick; what the core must hear of it, if anything."""
+        xfer = self._active
+        if xfer is None:
+            return None
+        result = xfer.tick(ringback)
+        if result is not None:
+            if not result.success:
+                self._active = None
+            return TransferUpdate(success=result.success, reason=result.reason)
+        if xfer.agent_left:
+            return TransferUpdate(agent_left=True)
+        return None
+
+    def close(self) -> None:
+        """The caller's call is over: hang up the agent leg, and log how much audio crossed."""
+        xfer = self._active
+        if xfer is None:
+            return
+        xfer.close()
+        log_event(
+            "call.bridge_closed",
+            logger=_call_log,
+            call_id=self.call_id,
+            to_agent_s=round(xfer.frames_to_agent * TICK_S, 2),
+            to_caller_s=round(xfer.frames_to_caller * TICK_S, 2),
+        )

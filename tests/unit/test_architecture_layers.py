@@ -33,6 +33,9 @@ EXPLICIT: dict[str, int] = {
     "recordings.cli": 4,
     # the call core: pure call logic and SIP policy
     "ivr.call_core": 2,
+    "ivr.call_state": 2,
+    "ivr.call_media": 2,
+    "ivr.call_actions": 2,
     "ivr.call_vocabulary": 2,
     "ivr.caller_transcript": 2,
     "ivr.prompt_queue": 2,
@@ -116,7 +119,21 @@ def test_every_explicit_layer_names_a_module_that_exists() -> None:
 
 @pytest.mark.parametrize(
     ("module", "layer"),
-    [("config.errors", 0), ("media.amd", 1), ("ivr.call_core", 2), ("ivr.sip_agent", 3), ("ivr.cli", 4)],
+    [
+        ("config.errors", 0),
+        ("media.amd", 1),
+        ("ivr.call_core", 2),
+        ("ivr.call_media", 2),
+        ("ivr.call_actions", 2),
+        ("ivr.call_state", 2),
+        ("ivr.sip_agent", 3),
+        ("ivr.sip_calls", 3),
+        ("ivr.call_session", 3),
+        ("ivr.call_recording", 3),
+        ("ivr.call_workers", 3),
+        ("ivr.call_reports", 3),
+        ("ivr.cli", 4),
+    ],
 )
 def test_layer_assignment(module: str, layer: int) -> None:
     assert layer_of(module) == layer

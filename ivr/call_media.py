@@ -1,0 +1,225 @@
+"""The call core's media side: what the caller hears and says, on the media clock.
+
+:class:`CallMedia` owns the prompts (the one being rendered, the queue on the line and when each
+started and finished), barge-in, whether the recognizer is listening, digits, and the caller's
+transcript with its redactions. It turns frames that crossed the bridge and the recognizer's
+answers into commands and flow events on the shared :class:`~ivr.call_state.CallState`. Sans-I/O,
+like the rest of the core: positions come from counting 20 ms frames, never from a clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from config.logs import log_event
+from flows import DtmfDigit, Listen, NoInput, Play, PromptFinished, Recognition
+from ivr.call_state import CallState
+from ivr.call_vocabulary import PlayPrompt, PromptQueued, RunAsr, SetRecording, StopPlayback, WriteTurn
+from ivr.caller_transcript import CallerTranscript, is_sensitive_name
+from ivr.machine_screening import Screener
+from ivr.media_bridge import BridgeRecord
+from ivr.prompt_queue import PromptEnded, PromptEvent, PromptQueue, PromptStarted
+from media import pipeline as mp
+from media.asr.base import Expectation
+from media.barge_in import BargeIn
+from media.dtmf_detector import DtmfDigit as InBandDigit
+from media.endpointer import NoInput as MediaNoInput
+from media.frames import FRAME_MS, Frame
+
+_log = logging.getLogger("ivr.call")
+TICK_S = FRAME_MS / 1000
+MediaResult = mp.MediaEvent | mp.AsrPartial | mp.AsrFinal | mp.AsrFailed
+
+
+class CallMedia:
+    """See the module docstring."""
+
+    def __init__(self, state: CallState, pipeline: mp.CallMediaPipeline) -> None:
+        self._state = state
+        self.pipeline = pipeline
+        self._prompts = PromptQueue()
+        self._next_prompt = 1
+        self._rendering: PlayPrompt | None = None  # at most one prompt being rendered
+        self._drop_render = False
+        self._caller_frames = 0
+        self._bot_frames = 0
+        self._transcript = CallerTranscript()
+
+    @property
+    def caller_position_s(self) -> float:
+        return self._caller_frames * TICK_S
+
+    @property
+    def busy(self) -> bool:
+        """A prompt is playing, queued or being rendered."""
+        return self._prompts.busy or self._rendering is not None
+
+    @property
+    def rendering(self) -> bool:
+        """A prompt is being rendered: flow actions behind it wait."""
+        return self._rendering is not None
+
+    # -- frames and recognizer answers -----------------------------------------------------
+    def frames(
+        self, records: Sequence[BridgeRecord], frames: Sequence[Frame], screener: Screener | None
+    ) -> list[mp.MediaEvent]:
+        """Frames that crossed the bridge: advance both clocks and the prompts; returns what the
+        caller's audio raised (barge-in, no-input, digits) for :meth:`heard`."""
+        events: list[mp.MediaEvent] = []
+        prompt_events: list[PromptEvent] = []
+        for record, frame in zip(records, frames, strict=True):
+            if record.side == "caller":
+                at = self.caller_position_s
+                if screener is not None:
+                    screener.push_frame(frame, at)
+                events += self.pipeline.push_caller_frame(frame, at)
+                self._caller_frames += 1
+            else:
+                if record.pcm is not None:
+                    self.pipeline.prompt_frame(frame)
+                prompt_events += self._prompts.frame_sent(
+                    record.prompt_id, record.last_of_prompt, self._bot_frames * TICK_S
+                )
+                self._bot_frames += 1
+        prompt_events += self._prompts.flush_empty(self._bot_frames * TICK_S)
+        self._on_prompt_events(prompt_events)
+        events += self.pipeline.check_timers(self.caller_position_s)
+        return events
+
+    def queue_asr_work(self) -> None:
+        work = self.pipeline.take_asr_work()
+        if work:
+            self._state.out.append(RunAsr(tuple(work)))
+
+    def heard(self, events: Sequence[MediaResult]) -> None:
+        """Media events and recognizer answers: barge-in, results, no-input, in-band digits."""
+        state = self._state
+        for event in events:
+            if isinstance(event, BargeIn):
+                current = self._prompts.current
+                if current is not None and current.barge_in:
+                    log_event("call.barge_in", logger=_log, call_id=state.call_id, at_s=round(event.at, 3))
+                    self.interrupt()
+            elif isinstance(event, mp.AsrFinal):
+                result = event.result
+                self.pipeline.stop_listening()
+                confidence = min(1.0, max(0.0, result.confidence))
+                state.out += self._transcript.speech(
+                    result.text, event.speech_started_at, event.speech_ended_at, confidence, self._sensitive()
+                )
+                log_event(
+                    "call.heard",
+                    logger=_log,
+                    call_id=state.call_id,
+                    words=len(result.text.split()),
+                    confidence=round(result.confidence, 3),
+                    in_grammar=result.in_grammar,
+                )
+                state.flow_inbox.append(Recognition(result.text, result.confidence, result.in_grammar))
+            elif isinstance(event, mp.AsrFailed):
+                self.pipeline.stop_listening()
+                log_event(
+                    "call.asr_failed", logging.WARNING, _log, call_id=state.call_id, reason=event.reason
+                )
+                state.flow_inbox.append(Recognition("", 0.0, in_grammar=False))  # a no-match to the flow
+            elif isinstance(event, mp.NonSpeech):
+                self.pipeline.stop_listening()
+                log_event("call.non_speech", logger=_log, call_id=state.call_id, at_s=round(event.at, 2))
+                state.flow_inbox.append(Recognition("", 0.0, in_grammar=False))  # a no-match, never an intent
+            elif isinstance(event, MediaNoInput):
+                self.pipeline.stop_listening()
+                log_event("call.no_input", logger=_log, call_id=state.call_id)
+                state.flow_inbox.append(NoInput())
+            elif isinstance(event, InBandDigit):
+                self.digit(event.digit, "inband")
+
+    def digit(self, digit: str, method: str) -> None:
+        """A key the caller pressed (RFC 2833, SIP INFO or in-band): it barges in, then goes to the flow."""
+        current = self._prompts.current
+        if current is not None and current.barge_in:
+            self.interrupt()
+        at = self.caller_position_s
+        self._state.out += self._transcript.digit(digit, at, self._sensitive())
+        log_event("call.dtmf", logger=_log, call_id=self._state.call_id, method=method)
+        self._state.flow_inbox.append(DtmfDigit(digit))
+
+    # -- prompts --------------------------------------------------------------------------
+    def render(self, action: Play) -> None:
+        """Ask the adapter to render ``action``; actions behind it wait for :meth:`rendered`."""
+        self._rendering = PlayPrompt(self._next_prompt, action.text, action.barge_in, action.step)
+        self._next_prompt += 1
+        self._state.out.append(self._rendering)
+
+    def rendered(self, event: PromptQueued) -> bool:
+        """The adapter queued a rendered prompt; False for a stale one (nothing changes then)."""
+        request = self._rendering
+        if request is None or request.prompt_id != event.prompt_id:
+            return False
+        self._rendering = None
+        prompt = self._prompts.add(
+            request.text, request.barge_in, event.frames, request.step, request.prompt_id
+        )
+        log_event(
+            "call.prompt",
+            logger=_log,
+            call_id=self._state.call_id,
+            step=request.step,
+            seconds=round(event.frames * TICK_S, 2),
+            barge_in=request.barge_in,
+        )
+        if self._drop_render:
+            self._drop_render = False
+            self.interrupt()
+        elif self._prompts.current is prompt:
+            self.pipeline.prompt_started(request.barge_in, self.caller_position_s)
+        return True
+
+    def interrupt(self) -> None:
+        """Cut every prompt: the one playing, those queued, and the one being rendered."""
+        self._state.out.append(StopPlayback())
+        if self._rendering is not None:
+            self._drop_render = True
+        self._on_prompt_events(self._prompts.interrupt(self._bot_frames * TICK_S))
+
+    def _on_prompt_events(self, prompt_events: Sequence[PromptEvent]) -> None:
+        state = self._state
+        for pe in prompt_events:
+            prompt = pe.prompt
+            self.flush_redacted()
+            if isinstance(pe, PromptStarted):
+                self.pipeline.prompt_started(prompt.barge_in, self.caller_position_s)
+                continue
+            assert isinstance(pe, PromptEnded)
+            start = prompt.start_s or 0.0
+            state.out.append(WriteTurn("bot", prompt.text, start, max(start, prompt.end_s or start)))
+            state.flow_inbox.append(PromptFinished(interrupted=prompt.interrupted))
+            if not self._prompts.busy:
+                self.pipeline.prompt_finished(self.caller_position_s)
+
+    # -- listening and the transcript -------------------------------------------------------
+    def listen(self, action: Listen) -> None:
+        expectation = Expectation(phrases=action.phrases, open_vocabulary=action.open_vocabulary)
+        self.pipeline.start_listening(expectation, action.no_input_timeout_s, self.caller_position_s)
+
+    def stop_listening(self) -> None:
+        self.pipeline.stop_listening()
+
+    def set_recording(self, paused: bool) -> None:
+        """The flow pauses or resumes the recording (the transcript's redactions follow)."""
+        if paused:
+            self._transcript.recording_paused = True
+            self._state.out.append(SetRecording(paused=True, reason="flow step"))
+        else:
+            self.flush_redacted()
+            self._transcript.recording_paused = False
+            self._state.out.append(SetRecording(paused=False))
+
+    def flush_redacted(self) -> None:
+        self._state.out += self._transcript.flush(self.caller_position_s)
+
+    def _sensitive(self) -> bool:
+        """The current question saves into a variable named like a PIN, card number or CVV."""
+        flow = self._state.flow
+        step = flow.flow.steps.get(flow.step)
+        return step is not None and step.ask is not None and is_sensitive_name(step.ask.save_as)

@@ -1,0 +1,73 @@
+"""What monitoring learns of each call: its ``call.offered``, ``call.connected`` and ``call.ended``
+log lines, and the matching ``connected`` and ``ended`` events on MQTT.
+
+The worker pool counts a worker's live calls from these lines, and dashboards count calls by
+them, so every call the engine took logs exactly one ``call.ended``, answered or not. Numbers
+are masked before they are logged or published.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from config.logs import log_event, mask_number
+from ivr.event_publisher import EventPublisher, call_topic
+from ivr.sip_events import CallEnded, CallOffered
+from recordings import RecordingInfo
+
+_log = logging.getLogger("ivr.call")
+
+
+class CallReports:
+    """One call's reports; logs ``call.offered`` when created."""
+
+    def __init__(self, call_id: str, offered: CallOffered, publisher: EventPublisher) -> None:
+        self.call_id = call_id
+        self._offered = offered
+        self._publisher = publisher
+        log_event(
+            "call.offered",
+            logger=_log,
+            call_id=call_id,
+            direction=offered.direction,
+            remote=mask_number(offered.remote_uri),
+            sip_call_id=offered.sip_call_id,
+        )
+
+    def publish(self, event: str, payload: dict[str, object]) -> None:
+        """An event on ``ivr/call/<id>/<event>``."""
+        self._publisher.publish(call_topic(self.call_id, event), payload)
+
+    def connected(self, codec: str, flow_name: str) -> None:
+        log_event("call.connected", logger=_log, call_id=self.call_id, codec=codec, flow=flow_name)
+        direction, remote = self._offered.direction, mask_number(self._offered.remote_uri)
+        self.publish("connected", {"direction": direction, "remote": remote, "flow": flow_name})
+
+    def not_connected(self, event: CallEnded, outcome: str) -> None:
+        """The call was released before it was confirmed (no ACK, 408, CANCEL)."""
+        log_event(
+            "call.ended",
+            logger=_log,
+            call_id=self.call_id,
+            outcome=outcome,
+            status=event.status_code,
+            reason=event.reason,
+            connected_s=0,
+        )
+        self.publish("ended", {"outcome": outcome, "recording": None, "duration_s": 0.0})
+
+    def ended(self, outcome: str, ended: CallEnded | None, recording: RecordingInfo) -> None:
+        """A connected call is over and its recording closed (``ended`` is None when SIP never
+        reported the end, e.g. at shutdown)."""
+        log_event(
+            "call.ended",
+            logger=_log,
+            call_id=self.call_id,
+            outcome=outcome or "none",
+            status=ended.status_code if ended else 0,
+            hung_up_by=ended.hung_up_by if ended else "local",
+            connected_s=round(ended.connected_s, 3) if ended else 0,
+            recording=str(recording.wav_path),
+        )
+        duration_s = round(recording.duration_s, 3)
+        self.publish("ended", {"outcome": outcome, "recording": recording.call_id, "duration_s": duration_s})
