@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from flows import slots
-from flows.model import Flow, Intent
+from flows.model import Ask, Flow, Intent
 
 SLOT_SCORE = 0.9
 FALLBACK_SCORE = 0.5
@@ -45,3 +45,14 @@ def interpret(flow: Flow, step: str, text: str, today: date) -> Answer | None:
     if candidate is None and ask.other:
         return Answer("other", text, label=text)
     return candidate
+
+
+def answer_target(ask: Ask, answer: Answer) -> str:
+    """The step an answer to ``ask`` leads to ("" for repeat and help, which stay)."""
+    if answer.kind in ("intent", "global") and answer.intent is not None:
+        return answer.intent.goto
+    if answer.kind == "other":
+        return ask.other
+    if ask.yes and ask.no and isinstance(answer.value, bool):
+        return ask.yes if answer.value else ask.no
+    return ask.next

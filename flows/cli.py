@@ -25,6 +25,7 @@ def add_commands(subparsers: Any) -> None:
         "validate", help="check flow files; prints FILE:LINE:COL: message per problem"
     )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="flow files or directories of them")
+    validate.add_argument("--strict", action="store_true", help="fail on warnings too (exit 1)")
     add_common_options(validate)
     validate.set_defaults(func=cmd_validate)
 
@@ -47,12 +48,17 @@ def add_commands(subparsers: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    problems = validate_paths(args.paths)
+    """Errors and warnings, one ``FILE:LINE:COL:`` line each; exit 1 on an error (``--strict``:
+    on a warning too)."""
+    problems = validate_paths(args.paths, warnings=True)
     for problem in problems:
         print(problem)
-    if not problems:
-        print(f"ok: {len(args.paths)} path(s) valid", file=sys.stderr)
-    return 1 if problems else 0
+    warnings = sum(problem.is_warning for problem in problems)
+    failed = len(problems) > warnings or (args.strict and warnings > 0)
+    if not failed:
+        note = f", {warnings} warning(s)" if warnings else ""
+        print(f"ok: {len(args.paths)} path(s) valid{note}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_test(args: argparse.Namespace) -> int:

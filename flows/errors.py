@@ -1,7 +1,9 @@
 """Flow errors: a flow file that breaks the language rules, or a session fed the wrong thing.
 
 Every validation problem carries the file, line and column it came from, so an admin can
-jump to it; :class:`FlowValidationError` lists all problems found in one pass.
+jump to it; :class:`FlowValidationError` lists all problems found in one pass. A problem is an
+error (the flow cannot be used) or a warning (it can, but something is risky, e.g. a question
+that cancels an order on one unconfirmed answer).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ class Problem:
     """One thing wrong with a flow file, printed as ``FILE:LINE:COL: message``.
 
     A message quotes what it found; a pasted blob is cut short so the report stays readable.
+    A warning prints as ``FILE:LINE:COL: warning: message`` and does not stop the flow loading.
     """
 
     file: str
     line: int
     col: int
     message: str
+    severity: str = "error"  # error | warning
 
     def __post_init__(self) -> None:
         if len(self.message) > MAX_MESSAGE_CHARS:
@@ -34,8 +38,13 @@ class Problem:
                 short = short[: MAX_MESSAGE_CHARS - 3] + "..."
             object.__setattr__(self, "message", short)
 
+    @property
+    def is_warning(self) -> bool:
+        return self.severity == "warning"
+
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+        label = "warning: " if self.is_warning else ""
+        return f"{self.file}:{self.line}:{self.col}: {label}{self.message}"
 
 
 class FlowError(IvrError):

@@ -1,12 +1,65 @@
-"""``flows graph``: a Mermaid flowchart of a flow, for reviews and documentation."""
+"""The step graph of a flow: its edges, the one walk every whole-flow check uses
+(:func:`reachable`), and ``flows graph`` (a Mermaid flowchart for reviews and documentation).
+"""
 
 from __future__ import annotations
 
 import re
+from collections import deque
+from collections.abc import Callable, Iterable
 
-from flows.model import Flow, Step
+from flows.model import Ask, Flow, Step
 
 _UNSAFE = re.compile(r'["<>{}\[\]|#;`]')
+
+
+def reachable(starts: Iterable[str], neighbours: Callable[[str], Iterable[str]]) -> set[str]:
+    """Every node reached from ``starts`` (included) by following ``neighbours``, breadth first."""
+    seen = set(starts)
+    queue = deque(seen)
+    while queue:
+        for node in neighbours(queue.popleft()):
+            if node not in seen:
+                seen.add(node)
+                queue.append(node)
+    return seen
+
+
+def successors(flow: Flow, step: Step) -> list[str]:
+    """Every existing step ``step`` can lead to: its own references, the global intents active
+    at its question and the flow-wide ``on_failure``."""
+    targets = step.targets()
+    if step.ask is not None:
+        targets.extend(
+            g.goto
+            for g in flow.globals
+            if g.goto and (step.ask.globals is None or g.name in step.ask.globals)
+        )
+        if not step.ask.on_failure and flow.settings.on_failure:
+            targets.append(flow.settings.on_failure)
+    return [t for t in targets if t in flow.steps]
+
+
+def onward(step: Step) -> list[str]:
+    """Where a step goes without waiting for the caller: none for a question or a hang-up."""
+    if step.ask is not None or step.hangup is not None:
+        return []
+    if step.branch:
+        return [case.goto for case in step.branch]
+    if step.transfer is not None:
+        return [step.transfer.on_failure]
+    return [step.next] if step.next else []
+
+
+def answer_targets(ask: Ask) -> list[tuple[str, str]]:
+    """``(label, step)`` for each way the caller's own answer to ``ask`` can go (not globals)."""
+    edges = [
+        (intent.name + (f" / {intent.dtmf}" if intent.dtmf else ""), intent.goto) for intent in ask.intents
+    ]
+    edges += [(label, target) for label, target in (("yes", ask.yes), ("no", ask.no), ("other", ask.other))]
+    if ask.next:
+        edges.append(("answer", ask.next))
+    return [(label, target) for label, target in edges if target]
 
 
 def _id(name: str) -> str:
@@ -38,18 +91,9 @@ def _edges(step: Step) -> list[tuple[str, str]]:
     edges: list[tuple[str, str]] = []
     ask = step.ask
     if ask is not None:
-        for intent in ask.intents:
-            key = f" / {intent.dtmf}" if intent.dtmf else ""
-            edges.append((intent.goto, intent.name + key))
-        for target, label in (
-            (ask.yes, "yes"),
-            (ask.no, "no"),
-            (ask.other, "other"),
-            (ask.next, "answer"),
-            (ask.on_failure, "failure"),
-        ):
-            if target:
-                edges.append((target, label))
+        edges += [(target, label) for label, target in answer_targets(ask)]
+        if ask.on_failure:
+            edges.append((ask.on_failure, "failure"))
     for case in step.branch:
         edges.append((case.goto, "else" if case.condition is None else case.condition))
     if step.transfer is not None:

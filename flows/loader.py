@@ -1,7 +1,8 @@
 """Loading a flow file (and the files it includes) into a validated :class:`~flows.model.Flow`.
 
-Every problem in every file is collected in one pass; :func:`load_flow` raises them all at
-once, :func:`validate_paths` returns them for ``flows validate``.
+Every problem in every file is collected in one pass; :func:`load_flow` raises the errors all
+at once (a flow with warnings only loads, and keeps them in ``Flow.warnings``);
+:func:`validate_paths` returns them for ``flows validate``.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from flows.business_hours import BusinessHours, parse_business_hours
 from flows.errors import FlowValidationError, Problem
 from flows.matching import PhraseMatcher
 from flows.model import BUILTIN_GLOBALS, Flow, Intent, Metadata, Ref, Settings, Step
+from flows.outcomes import Declared, negative_steps
 from flows.schema import Reader
 from flows.slots import max_keys
 from flows.slots import phrases as slot_phrases
 from flows.steps import StepContext, TemplateUse, parse_step
 from flows.validator import validate_flow
-from flows.yaml_source import MarkedDict, Pos, read_marked
+from flows.yaml_source import MarkedDict, MarkedList, Pos, read_marked
 
-TOP_KEYS = ("flow", "settings", "variables", "business_hours", "globals", "steps")
+TOP_KEYS = ("flow", "settings", "variables", "business_hours", "globals", "negative_outcomes", "steps")
 INCLUDED_TOP_KEYS = ("flow", "variables", "business_hours", "steps")
 META_KEYS = ("name", "version", "language", "voice", "rate", "barge_in", "description", "start")
 SETTINGS_KEYS = (
@@ -42,6 +44,8 @@ SETTINGS_KEYS = (
     "help_prompt",
     "confirm_prompt",
     "confirm_rejected_prompt",
+    "confirm_negative_prompt",
+    "ask_again_prompt",
 )
 GLOBAL_KEYS = ("phrases", "dtmf", "goto", "label")
 DEFAULT_GLOBALS: dict[str, Intent] = {
@@ -90,15 +94,17 @@ class _Build:
 
 
 def load_flow(path: str | Path) -> Flow:
-    """Load and validate a flow; raises :class:`FlowValidationError` listing every problem."""
+    """Load and validate a flow; raises :class:`FlowValidationError` listing every error."""
     flow, problems = _load(Path(path))
-    if problems or flow is None:
-        raise FlowValidationError(problems or [Problem(str(path), 1, 1, "flow could not be loaded")])
+    if flow is None:
+        errors = [p for p in problems if not p.is_warning]
+        raise FlowValidationError(errors or [Problem(str(path), 1, 1, "flow could not be loaded")])
     return flow
 
 
-def validate_paths(paths: Iterable[str | Path]) -> list[Problem]:
-    """Every problem in every flow file; a directory means each ``*.yaml`` directly in it."""
+def validate_paths(paths: Iterable[str | Path], *, warnings: bool = False) -> list[Problem]:
+    """Every error (and with ``warnings`` every warning too) in every flow file; a directory
+    means each ``*.yaml`` directly in it."""
     problems: list[Problem] = []
     for raw in paths:
         path = Path(raw)
@@ -106,7 +112,7 @@ def validate_paths(paths: Iterable[str | Path]) -> list[Problem]:
         if path.is_dir() and not files:
             problems.append(Problem(str(path), 1, 1, "folder holds no flow files (*.yaml, *.yml)"))
         for file in files:
-            problems.extend(_load(file)[1])
+            problems.extend(p for p in _load(file)[1] if warnings or not p.is_warning)
     return sorted(problems)
 
 
@@ -137,6 +143,7 @@ def _load(path: Path) -> tuple[Flow | None, list[Problem]]:
         line, col = settings_raw.where_value("on_failure")
         build.refs.append(Ref(settings.on_failure, str(path), line, col, "settings.on_failure"))
     build.globals = _globals(reader, data, build.refs)
+    declared = _negative_outcomes(reader, data)
     build.stack.append(path.resolve())
     start = _read_steps(reader, data, path, prefix="", return_to=None, build=build)
     start = reader.text(meta_raw, "start", "flow") or start
@@ -153,12 +160,15 @@ def _load(path: Path) -> tuple[Flow | None, list[Problem]]:
         start,
         path,
         tuple(build.sources),
+        negative_outcomes=tuple(name for name, _ in declared or ()),
     )
-    build.problems.extend(validate_flow(flow, build.templates, build.defined, build.refs))
-    if build.problems:
-        return None, sorted(set(build.problems))
+    build.problems.extend(validate_flow(flow, build.templates, build.defined, build.refs, declared))
+    problems = sorted(set(build.problems))
+    if any(not problem.is_warning for problem in problems):
+        return None, problems
     _compile(flow)
-    return flow, []
+    flow.warnings = problems
+    return flow, problems
 
 
 def _settings(reader: Reader, raw: MarkedDict) -> Settings:
@@ -181,7 +191,24 @@ def _settings(reader: Reader, raw: MarkedDict) -> Settings:
         help_prompt=reader.text(raw, "help_prompt", w, d.help_prompt),
         confirm_prompt=reader.text(raw, "confirm_prompt", w, d.confirm_prompt),
         confirm_rejected_prompt=reader.text(raw, "confirm_rejected_prompt", w, d.confirm_rejected_prompt),
+        confirm_negative_prompt=reader.text(raw, "confirm_negative_prompt", w, d.confirm_negative_prompt),
+        ask_again_prompt=reader.text(raw, "ask_again_prompt", w, d.ask_again_prompt),
     )
+
+
+def _negative_outcomes(reader: Reader, data: MarkedDict) -> Declared | None:
+    """``negative_outcomes``: a list of outcome names (or one), each with its position."""
+    if "negative_outcomes" not in data:
+        return None
+    names = reader.texts(data, "negative_outcomes", "flow file")  # reports what is not text
+    value = data["negative_outcomes"]
+    if not isinstance(value, MarkedList):
+        return [(name, data.where_value("negative_outcomes")) for name in names]
+    return [
+        (str(item), value.where(index))
+        for index, item in enumerate(value)
+        if isinstance(item, str | int | float) and not isinstance(item, bool)
+    ]
 
 
 def _globals(reader: Reader, data: MarkedDict, refs: list[Ref]) -> tuple[Intent, ...]:
@@ -311,6 +338,7 @@ def _include(
 
 def _compile(flow: Flow) -> None:
     """Per-step matchers and ``Listen`` actions, built once so a turn does no set-up work."""
+    flow.negative_steps = negative_steps(flow)
     for step in flow.steps.values():
         ask = step.ask
         if ask is None:

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from flows.actions import Listen
 from flows.business_hours import BusinessHours
+from flows.errors import Problem
 from flows.templates import is_template
 
 if TYPE_CHECKING:
     from flows.matching import PhraseMatcher
 
 SLOT_TYPES = ("yes_no", "digits", "number", "currency", "date", "time", "text")
+CONFIRM_MODES = ("auto", "always", "negative", "never")
 BUILTIN_GLOBALS = ("agent", "repeat", "help", "goodbye")
 
 
@@ -63,6 +65,8 @@ class Settings:
     )
     confirm_prompt: str = "I think you said {{ heard }}. Is that right?"
     confirm_rejected_prompt: str = "Sorry about that. Let's try again."
+    confirm_negative_prompt: str = "Just to be sure: you want to {{ heard }}? Please say yes or no."
+    ask_again_prompt: str = "Just to be sure, I'll ask you once more."
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,10 @@ class Ask:
     yes: str = ""
     no: str = ""
     other: str = ""
-    confirm: str = "auto"
+    confirm: str = "auto"  # auto | always | negative | never (CONFIRM_MODES)
     confirm_prompt: str = ""
+    confirm_negative_prompt: str = ""
+    confirm_at: tuple[int, int] = (0, 0)  # where ``confirm:`` is written, for validation messages
     no_input_prompts: tuple[str, ...] = ()
     no_match_prompts: tuple[str, ...] = ()
     help: str = ""
@@ -203,13 +209,24 @@ class Flow:
     sources: tuple[Path, ...] = ()
     listens: dict[str, Listen] = field(default_factory=dict)
     matchers: dict[str, PhraseMatcher] = field(default_factory=dict)
+    negative_outcomes: tuple[str, ...] = ()
+    negative_steps: frozenset[str] = frozenset()  # steps that reach a negative outcome unasked
+    warnings: list[Problem] = field(default_factory=list)
 
     def static_prompts(self) -> list[str]:
         """Every prompt without template variables, so TTS can render them ahead of calls."""
+        return [text for text in self._prompt_texts() if not is_template(text)]
+
+    def templated_prompts(self) -> list[str]:
+        """Every prompt's template source that has variables (its fixed pieces render ahead)."""
+        return [text for text in self._prompt_texts() if is_template(text)]
+
+    def _prompt_texts(self) -> list[str]:
         texts: list[str] = [
             self.settings.failure_prompt,
             self.settings.help_prompt,
             self.settings.confirm_rejected_prompt,
+            self.settings.ask_again_prompt,
             *self.settings.no_input_prompts,
             *self.settings.no_match_prompts,
         ]
@@ -221,8 +238,5 @@ class Flow:
                 texts.extend(ask.no_input_prompts)
                 texts.extend(ask.no_match_prompts)
                 texts.append(ask.help)
-        seen: dict[str, None] = {}
-        for text in texts:
-            if text and not is_template(text):
-                seen.setdefault(text, None)
-        return list(seen)
+                texts.append(ask.confirm_negative_prompt)
+        return [text for text in dict.fromkeys(texts) if text]

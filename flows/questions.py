@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 from flows.matching import normalize
-from flows.model import SLOT_TYPES, Ask, Intent, Slot
+from flows.model import CONFIRM_MODES, SLOT_TYPES, Ask, Intent, Slot
 from flows.schema import Reader, did_you_mean
 from flows.slots import DTMF_FORMATS
 from flows.yaml_source import MarkedDict, MarkedList
@@ -30,7 +30,7 @@ def parse_ask(
     prompt = reader.texts(raw, "ask", where)
     if not prompt or any(not text.strip() for text in prompt):
         reader.report(raw.where_value("ask"), f"{where}.ask: missing prompt (the question to ask)")
-    for key in ("ask", "no_input", "no_match", "help", "confirm_prompt"):
+    for key in ("ask", "no_input", "no_match", "help", "confirm_prompt", "confirm_negative_prompt"):
         for text in reader.texts(raw, key, where) if key in raw else ():
             template(text, raw.where_value(key), f"{where}.{key}")
     slot = _parse_slot(reader, raw, where)
@@ -71,8 +71,10 @@ def parse_ask(
         yes=yes,
         no=no,
         other=ref(raw, "other", f"{where}.other") if "other" in raw else "",
-        confirm=reader.choice(raw, "confirm", where, ("auto", "always", "never"), "auto"),
+        confirm=reader.choice(raw, "confirm", where, CONFIRM_MODES, "auto"),
         confirm_prompt=reader.text(raw, "confirm_prompt", where),
+        confirm_negative_prompt=reader.text(raw, "confirm_negative_prompt", where),
+        confirm_at=raw.where_value("confirm") if "confirm" in raw else raw.where_key("ask"),
         no_input_prompts=reader.texts(raw, "no_input", where),
         no_match_prompts=reader.texts(raw, "no_match", where),
         help=reader.text(raw, "help", where),

@@ -2,7 +2,7 @@
 
 A call keeps the :class:`~flows.model.Flow` object it started with, so reloading never
 touches calls in progress. An invalid edit is logged and the previous flow stays in service:
-a typo must not take the hotline down.
+a typo must not take the hotline down. A valid flow's warnings are logged when it loads.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class FlowRepository:
         self.reloads = 0
         self._flow = load_flow(self.path)
         self._stamps = self._stat(self._flow)
+        _log_warnings(self._flow)
 
     @property
     def flow(self) -> Flow:
@@ -66,6 +67,7 @@ class FlowRepository:
         self._stamps = self._stat(flow)
         self.problems = []
         self.reloads += 1
+        _log_warnings(flow)
         log_event(
             "flow_reloaded",
             logging.INFO,
@@ -85,3 +87,9 @@ class FlowRepository:
             except OSError:
                 stamps.append((str(source), -1, -1))
         return tuple(stamps)
+
+
+def _log_warnings(flow: Flow) -> None:
+    """A flow in service with warnings (e.g. an order cancelled on one unconfirmed answer)."""
+    for problem in flow.warnings:
+        log_event("flow_warning", logging.WARNING, _LOGGER, problem=str(problem))

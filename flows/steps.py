@@ -28,6 +28,7 @@ ASK_KEYS = (
     "other",
     "confirm",
     "confirm_prompt",
+    "confirm_negative_prompt",
     "no_input",
     "no_match",
     "help",

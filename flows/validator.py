@@ -1,17 +1,19 @@
 """Whole-flow checks that need every step parsed first: references, reachability, ways out,
-loops that never wait for the caller, template names, and templates that pass their size or
-time limits on sample data.
+loops that never wait for the caller, negative outcomes reached unconfirmed
+(:mod:`flows.outcomes`), template names, and templates that pass their size or time limits on
+sample data.
 """
 
 from __future__ import annotations
 
 import re
-from collections import deque
 
 import jinja2
 
 from flows.errors import Problem
+from flows.graph import reachable, successors
 from flows.model import Flow, Ref, Step
+from flows.outcomes import Declared, outcome_problems
 from flows.schema import did_you_mean
 from flows.steps import TemplateUse
 from flows.templates import BUILTIN_NAMES, ENV, is_template, limit_problem, referenced_names
@@ -20,17 +22,23 @@ _CALENDAR_CALL = re.compile(r"\bis_(?:open|holiday)\(\s*['\"]([^'\"]*)['\"]")
 
 
 def validate_flow(
-    flow: Flow, templates: list[TemplateUse], defined: set[str], extra_refs: list[Ref]
+    flow: Flow,
+    templates: list[TemplateUse],
+    defined: set[str],
+    extra_refs: list[Ref],
+    negative: Declared | None = None,
 ) -> list[Problem]:
+    """Every problem (errors and warnings); ``negative`` is the ``negative_outcomes`` declared."""
     problems: list[Problem] = []
     steps = flow.steps
     for ref in [*extra_refs, *(r for s in steps.values() for r in s.refs)]:
         if ref.target not in steps:
             problems.append(_missing(ref, steps))
     if flow.start in steps:
-        problems.extend(_unreachable(flow, extra_refs))
+        problems.extend(_unreachable(flow))
         problems.extend(_no_way_out(flow))
         problems.extend(_busy_loops(flow))
+    problems.extend(outcome_problems(flow, negative))
     problems.extend(_templates(flow, templates, defined))
     return problems
 
@@ -46,27 +54,8 @@ def _missing(ref: Ref, steps: dict[str, Step]) -> Problem:
     )
 
 
-def _edges(flow: Flow, step: Step) -> list[str]:
-    targets = step.targets()
-    if step.ask is not None:
-        targets.extend(
-            g.goto
-            for g in flow.globals
-            if g.goto and (step.ask.globals is None or g.name in step.ask.globals)
-        )
-        if not step.ask.on_failure and flow.settings.on_failure:
-            targets.append(flow.settings.on_failure)
-    return [t for t in targets if t in flow.steps]
-
-
-def _unreachable(flow: Flow, extra_refs: list[Ref]) -> list[Problem]:
-    seen = {flow.start}
-    queue = deque([flow.start])
-    while queue:
-        for target in _edges(flow, flow.steps[queue.popleft()]):
-            if target not in seen:
-                seen.add(target)
-                queue.append(target)
+def _unreachable(flow: Flow) -> list[Problem]:
+    seen = reachable([flow.start], lambda name: successors(flow, flow.steps[name]))
     return [
         Problem(
             step.file,
@@ -83,7 +72,7 @@ def _no_way_out(flow: Flow) -> list[Problem]:
     """Steps from which no path ever hangs up or transfers: the caller would be trapped."""
     incoming: dict[str, list[str]] = {name: [] for name in flow.steps}
     for name, step in flow.steps.items():
-        for target in _edges(flow, step):
+        for target in successors(flow, step):
             incoming[target].append(name)
     exits = [
         name
@@ -92,13 +81,7 @@ def _no_way_out(flow: Flow) -> list[Problem]:
         or step.transfer is not None
         or (step.ask is not None and not step.ask.on_failure and not flow.settings.on_failure)
     ]
-    can_end = set(exits)
-    queue = deque(exits)
-    while queue:
-        for source in incoming[queue.popleft()]:
-            if source not in can_end:
-                can_end.add(source)
-                queue.append(source)
+    can_end = reachable(exits, incoming.__getitem__)
     return [
         Problem(
             step.file,

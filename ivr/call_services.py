@@ -23,6 +23,7 @@ from media.asr.base import AsrEngine
 from media.asr.factory import create_asr_engine
 from media.asr.remote import RemoteAsrEngine
 from media.frames import FRAME_SAMPLES
+from media.speech_chunks import fixed_chunks, speech_chunks
 from media.speech_pool import SpeechPool, connect, default_workers
 from media.tts import TextToSpeech
 
@@ -73,9 +74,16 @@ class CallServices:
         return services
 
     def prerender(self, flow: Flow) -> int:
-        """Render every static prompt of ``flow`` so the first caller does not wait for TTS."""
+        """Render every fixed piece of ``flow``'s prompts so callers do not wait for TTS.
+
+        Prompts are played piece by piece (:mod:`media.speech_chunks`): a static prompt's
+        pieces and a template's fixed pieces ("I heard:") all come from the cache; only a
+        piece carrying a value is synthesized during a call, while the pieces before it play.
+        """
         voice, rate = self.voice_for(flow)
-        rendered: int = self.tts.prerender([(text, voice, rate) for text in flow.static_prompts()])
+        pieces = [piece for text in flow.static_prompts() for piece in speech_chunks(text)]
+        pieces += [piece for text in flow.templated_prompts() for piece in fixed_chunks(text)]
+        rendered: int = self.tts.prerender([(piece, voice, rate) for piece in dict.fromkeys(pieces)])
         log_event("flow.prompts_rendered", logger=_log, flow=flow.metadata.name, prompts=rendered)
         return rendered
 

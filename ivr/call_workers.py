@@ -18,6 +18,7 @@ from ivr.call_services import CallServices
 from ivr.call_vocabulary import AsrResults, CoreEvent, PlayPrompt, PromptQueued, RunAsr
 from ivr.media_bridge import MediaBridge
 from media import pipeline as mp
+from media.speech_chunks import speech_chunks
 
 _log = logging.getLogger("ivr.call")
 
@@ -39,6 +40,7 @@ class CallWorkers:
         self._post = post
         self._on_failure = on_failure
         self._asr_queue: asyncio.Queue[RunAsr] = asyncio.Queue()
+        self._render_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start_asr(self, feeder: mp.AsrFeeder) -> None:
@@ -57,13 +59,27 @@ class CallWorkers:
             task.cancel()
 
     async def _render(self, command: PlayPrompt, bridge: MediaBridge, voice: str, rate: int) -> None:
+        """Render piece by piece (:func:`~media.speech_chunks.speech_chunks`): the first piece
+        goes on the line, and :class:`PromptQueued` to the core, while the rest is rendered.
+
+        Prompts render one at a time, so a prompt's pieces are never interleaved with the
+        next prompt's; a barge-in (the bridge's ``stops`` moves on) drops the pieces left.
+        """
         loop = asyncio.get_running_loop()
         services = self._services
-        frames = await loop.run_in_executor(
-            services.executor, services.render_frames, command.text, voice, rate
-        )
-        bridge.play(command.prompt_id, frames)
-        self._post(PromptQueued(command.prompt_id, len(frames)))
+        pieces = speech_chunks(command.text) or [command.text]
+        async with self._render_lock:
+            stops = bridge.stops
+            for index, piece in enumerate(pieces):
+                frames = await loop.run_in_executor(
+                    services.executor, services.render_frames, piece, voice, rate
+                )
+                if index and bridge.stops != stops:
+                    return  # cut by a barge-in or hang-up while this piece rendered
+                bridge.play(command.prompt_id, frames, final=index == len(pieces) - 1)
+                if index == 0:
+                    self._post(PromptQueued(command.prompt_id, len(frames)))
+                    stops = bridge.stops
 
     async def _asr_loop(self, feeder: mp.AsrFeeder) -> None:
         """Recognizer work, strictly in order, one batch at a time in a worker thread."""

@@ -42,6 +42,8 @@ class MediaBridge:
         self._closed = False
         self.ticks = 0
         self.dropped = 0
+        self.stops = 0
+        """Times playback was stopped: a prompt still being rendered piece by piece stops too."""
 
     # -- media thread side ------------------------------------------------------------
     def put_caller_frame(self, pcm: bytes | None) -> None:
@@ -80,14 +82,15 @@ class MediaBridge:
             except IndexError:
                 return out
 
-    def play(self, prompt_id: int, frames: list[bytes]) -> None:
-        """Queue a prompt behind whatever is playing."""
+    def play(self, prompt_id: int, frames: list[bytes], final: bool = True) -> None:
+        """Queue a prompt (or, with ``final`` False, a piece of one with more to come) behind
+        whatever is playing; the last frame of the final piece ends the prompt."""
         for index, pcm in enumerate(frames):
             if len(pcm) != FRAME_BYTES:
                 raise ValueError(
                     f"prompt {prompt_id} frame {index} has {len(pcm)} bytes, expected {FRAME_BYTES}"
                 )
-            self._playback.append((prompt_id, pcm, index == len(frames) - 1))
+            self._playback.append((prompt_id, pcm, final and index == len(frames) - 1))
 
     def relay(self, pcm: bytes) -> None:
         """Queue one frame of live audio (the other leg of a bridged transfer, ringback).
@@ -106,6 +109,7 @@ class MediaBridge:
     def stop_playback(self) -> None:
         """Barge-in or hang-up: drop every queued prompt frame at once."""
         self._playback.clear()
+        self.stops += 1
 
     @property
     def playing(self) -> bool:

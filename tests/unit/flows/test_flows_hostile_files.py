@@ -1,11 +1,12 @@
-"""Empty, null-only, non-mapping, oversized and special files: a located problem, never a traceback."""
+"""Empty, null-only, non-mapping, oversized and special files: a located problem, never a traceback.
+
+``run_ivr.py flows validate`` on such files is tested in tests/component/flows/.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,6 @@ import pytest
 from flows import FlowRepository, FlowValidationError, load_flow, validate_paths
 from flows.yaml_source import MAX_FILE_BYTES, MAX_NUMBER_CHARS, MAX_TEXT_CHARS
 
-ROOT = Path(__file__).resolve().parents[3]
 VALID = """flow: {name: ok, version: "1"}
 globals: {agent: false, goodbye: false}
 steps:
@@ -119,32 +119,6 @@ def test_a_device_is_not_read() -> None:
 def test_numbers_out_of_range_are_located(tmp_path: Path, old: str, new: str, message: str) -> None:
     problems = problems_of(tmp_path, VALID.replace(old, new, 1))
     assert len(problems) == 1 and message in problems[0], problems
-
-
-def run_validate(*paths: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "run_ivr.py", "flows", "validate", *map(str, paths)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def test_cli_validate_fails_on_empty_null_and_empty_folder(tmp_path: Path) -> None:
-    (tmp_path / "empty.yaml").write_text("")
-    (tmp_path / "tilde.yaml").write_text("~\n")
-    folder = tmp_path / "nothing"
-    folder.mkdir()
-    proc = run_validate(tmp_path / "empty.yaml", tmp_path / "tilde.yaml", folder)
-    assert proc.returncode == 1, proc
-    assert "Traceback" not in proc.stderr and "ok:" not in proc.stderr
-    assert proc.stdout.splitlines() == [
-        f"{tmp_path}/empty.yaml:1:1: flow file is empty: expected a mapping with flow: and steps:",
-        f"{folder}:1:1: folder holds no flow files (*.yaml, *.yml)",
-        f"{tmp_path}/tilde.yaml:1:1: flow file holds only null: expected a mapping with flow: and steps:",
-    ]
 
 
 def test_hot_reload_of_an_emptied_file_names_the_problem(

@@ -1,0 +1,98 @@
+"""Prompts go on the line piece by piece: the first piece plays while the rest renders."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
+from ivr.call_services import CallServices
+from ivr.call_vocabulary import CoreEvent, PlayPrompt, PromptQueued
+from ivr.call_workers import CallWorkers
+from ivr.media_bridge import MediaBridge
+from media.frames import FRAME_BYTES
+
+
+class _Services:
+    """Renders each piece as one frame per character, and can hold a piece back."""
+
+    def __init__(self) -> None:
+        self.executor = ThreadPoolExecutor(2)
+        self.rendered: list[str] = []
+        self.hold: dict[str, threading.Event] = {}
+
+    def render_frames(self, text: str, voice: str, rate: int) -> list[bytes]:
+        gate = self.hold.get(text)
+        if gate is not None:
+            gate.wait(5)
+        self.rendered.append(text)
+        return [bytes(FRAME_BYTES)] * len(text)
+
+
+def _workers(services: _Services, posted: list[CoreEvent]) -> CallWorkers:
+    return CallWorkers(1, "c1", cast(CallServices, services), posted.append, lambda reason: None)
+
+
+def _bot_frames(bridge: MediaBridge) -> list[tuple[int | None, bool]]:
+    out = []
+    while bridge.playing:
+        bridge.take_bot_frame()
+    for record in bridge.drain():
+        out.append((record.prompt_id, record.last_of_prompt))
+    return out
+
+
+async def _settle(workers: CallWorkers) -> None:
+    while workers._tasks:
+        await asyncio.gather(*workers._tasks)
+
+
+def test_pieces_play_in_order_and_only_the_last_frame_ends_the_prompt() -> None:
+    async def run() -> tuple[list[CoreEvent], list[tuple[int | None, bool]], list[str]]:
+        services, bridge = _Services(), MediaBridge()
+        posted: list[CoreEvent] = []
+        workers = _workers(services, posted)
+        workers.render(PlayPrompt(7, "I heard: two tickets. Is that right?", True, "s"), bridge, "en-us", 165)
+        await _settle(workers)
+        return posted, _bot_frames(bridge), services.rendered
+
+    posted, frames, rendered = asyncio.run(run())
+    assert rendered == ["I heard:", "two tickets.", "Is that right?"]
+    assert posted == [PromptQueued(7, len("I heard:"))]  # the core hears of it after piece one
+    assert len(frames) == len("I heard:two tickets.Is that right?")
+    assert [last for _id, last in frames].count(True) == 1 and frames[-1] == (7, True)
+
+
+def test_the_next_prompt_waits_for_every_piece_of_the_one_before() -> None:
+    async def run() -> list[tuple[int | None, bool]]:
+        services, bridge = _Services(), MediaBridge()
+        posted: list[CoreEvent] = []
+        services.hold["Second piece."] = gate = threading.Event()
+        workers = _workers(services, posted)
+        workers.render(PlayPrompt(1, "First piece. Second piece.", True, "s"), bridge, "en-us", 165)
+        workers.render(PlayPrompt(2, "Next prompt.", True, "s"), bridge, "en-us", 165)
+        await asyncio.sleep(0.1)  # piece one is on the bridge, piece two is held
+        gate.set()
+        await _settle(workers)
+        return _bot_frames(bridge)
+
+    ids = [prompt_id or 0 for prompt_id, _last in asyncio.run(run())]
+    assert ids == sorted(ids)  # no frame of prompt 2 between prompt 1's pieces
+
+
+def test_a_barge_in_while_a_piece_renders_drops_the_rest() -> None:
+    async def run() -> tuple[list[Any], list[str]]:
+        services, bridge = _Services(), MediaBridge()
+        posted: list[CoreEvent] = []
+        services.hold["Second piece."] = gate = threading.Event()
+        workers = _workers(services, posted)
+        workers.render(PlayPrompt(1, "First piece. Second piece. Third.", True, "s"), bridge, "en-us", 165)
+        await asyncio.sleep(0.1)
+        bridge.stop_playback()  # what the session does for StopPlayback
+        gate.set()
+        await _settle(workers)
+        return _bot_frames(bridge), services.rendered
+
+    frames, rendered = asyncio.run(run())
+    assert frames == [] and "Third." not in rendered
