@@ -85,6 +85,9 @@ class DirectorySettings:
 class RecordingSettings:
     dir: str = "recordings"
     signing_key_file: str = "keys/recordings-ed25519.pem"
+    number_key_file: str = "keys/recordings-numbers.key"
+    # Days a call is kept, by campaign or flow name ("default" for the rest; 0 = keep forever).
+    retention_days: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ class DialerSettings:
     machine_message: str = (
         "Hello, this is an automated call about your recent request. We will try you again later. Goodbye."
     )
+    trunk_lines: int = 0
+    expected_call_s: float = 180.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,23 @@ class TransferSettings:
     queues: dict[str, str] = field(default_factory=dict)
     ring_timeout_s: float = 30.0
     allow_sip_uris: bool = True
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """Real-time intake of contacts into running campaigns (``dialer/intake_http.py``, ``_mqtt``)."""
+
+    http_port: int = 0
+    bind_address: str = "127.0.0.1"
+    token: str = field(default="", repr=False)
+    token_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    max_body_bytes: int = 16384
+    requests_per_s: float = 20.0
+    burst: int = 100
+    mqtt: bool = False
+    mqtt_share_group: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +167,7 @@ class Settings:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     dialer: DialerSettings = field(default_factory=DialerSettings)
     transfer: TransferSettings = field(default_factory=TransferSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
 
     # Derived locations: one place decides where things live under the data dir.
     @property
@@ -177,8 +200,11 @@ _CHOICES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("media", "asr_engine"): ("pocketsphinx", "vosk"),
     ("mqtt", "on_unreachable"): ("buffer", "fail"),
 }
-_SECRETS = {("mqtt", "password"), ("dialer", "trunk_password")}
-_ENV_ONLY = {("mqtt", "password"): "set IVR_MQTT__PASSWORD or mqtt.password_file instead"}
+_SECRETS = {("mqtt", "password"), ("dialer", "trunk_password"), ("intake", "token")}
+_ENV_ONLY = {
+    ("mqtt", "password"): "set IVR_MQTT__PASSWORD or mqtt.password_file instead",
+    ("intake", "token"): "set IVR_INTAKE__TOKEN or intake.token_file (mode 0600) instead",
+}
 _LIST_CHOICES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("sip", "transports"): ("udp", "tcp"),
     ("sip", "codecs"): ("PCMU", "PCMA"),
@@ -207,7 +233,13 @@ _RANGES: dict[tuple[str, ...], tuple[float, float]] = {
     ("dialer", "calls_per_second"): (0.01, 1000),
     ("dialer", "max_concurrent_calls"): (1, 10000),
     ("dialer", "sip_port"): (0, 65535),
+    ("dialer", "trunk_lines"): (0, 10000),
+    ("dialer", "expected_call_s"): (0, 86400),
     ("transfer", "ring_timeout_s"): (1, 600),
+    ("intake", "http_port"): (0, 65535),
+    ("intake", "max_body_bytes"): (256, 1_048_576),
+    ("intake", "requests_per_s"): (0.1, 10000),
+    ("intake", "burst"): (1, 100000),
 }
 
 
@@ -297,6 +329,8 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
     if origin is dict:
         if not isinstance(value, Mapping):
             raise fail("a mapping of names to values")
+        if typing.get_args(hint)[1:] == (int,):
+            return {str(name): _coerce(item, int, (*key, str(name)), where) for name, item in value.items()}
         out: dict[str, str] = {}
         for name, item in value.items():
             if not isinstance(item, str) or not item.strip():

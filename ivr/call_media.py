@@ -192,7 +192,8 @@ class CallMedia:
                 continue
             assert isinstance(pe, PromptEnded)
             start = prompt.start_s or 0.0
-            state.out.append(WriteTurn("bot", prompt.text, start, max(start, prompt.end_s or start)))
+            end = max(start, prompt.end_s or start)
+            state.out.append(WriteTurn("bot", prompt.text, start, end, interrupted=prompt.interrupted))
             state.flow_inbox.append(PromptFinished(interrupted=prompt.interrupted))
             if not self._prompts.busy:
                 self.pipeline.prompt_finished(self.caller_position_s)

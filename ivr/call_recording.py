@@ -8,8 +8,11 @@ right) and its signed sidecar; closing it finishes both files, so it runs on a w
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Mapping
 from datetime import datetime
 
+from config.logs import log_event
 from flows import Flow
 from ivr.call_services import CallServices
 from ivr.call_vocabulary import SetRecording, WriteTurn
@@ -17,6 +20,23 @@ from ivr.media_bridge import BridgeRecord
 from ivr.sip_events import CallOffered
 from media.frames import Frame
 from recordings import CallMetadata, DualTrackRecorder, RecordingInfo
+from recordings.numbers import number_key_path
+from recordings.qa_batch import check_and_store
+
+_log = logging.getLogger("ivr.call")
+
+
+def campaign_tags(variables: Mapping[str, object]) -> dict[str, str]:
+    """The campaign and contact a dialled call belongs to (``variables["campaign"]``, set by the
+    dialer), as recording tags: the call index and QA rules find campaign calls by them."""
+    campaign = variables.get("campaign")
+    if not isinstance(campaign, Mapping):
+        return {}
+    return {
+        tag: str(campaign[key])
+        for tag, key in (("campaign", "name"), ("contact_id", "contact_id"))
+        if campaign.get(key) not in (None, "")
+    }
 
 
 class CallRecording:
@@ -31,8 +51,10 @@ class CallRecording:
         flow: Flow,
         codec: str,
         started: datetime,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         self._services = services
+        settings = services.settings
         inbound = offered.direction == "inbound"
         self.recorder = DualTrackRecorder(
             services.settings.recordings_path,
@@ -44,9 +66,12 @@ class CallRecording:
                 started_at=started,
                 flow_name=flow.metadata.name,
                 flow_version=flow.metadata.version,
-                tags={"codec": codec, "sip_call_id": offered.sip_call_id},
+                tags={"codec": codec, "sip_call_id": offered.sip_call_id, **(tags or {})},
             ),
-            signing_key_file=services.settings.recordings_signing_key_path,
+            signing_key_file=settings.recordings_signing_key_path,
+            number_key_file=number_key_path(settings),
+            index_url=settings.database_url,
+            index_settings=settings.database,
         )
 
     def push(self, record: BridgeRecord, frame: Frame) -> None:
@@ -59,7 +84,12 @@ class CallRecording:
     def execute(self, command: WriteTurn | SetRecording) -> None:
         if isinstance(command, WriteTurn):
             self.recorder.add_turn(
-                command.speaker, command.text, command.start_s, command.end_s, command.confidence
+                command.speaker,
+                command.text,
+                command.start_s,
+                command.end_s,
+                command.confidence,
+                interrupted=command.interrupted,
             )
         elif command.paused:
             self.recorder.pause(command.reason)
@@ -67,6 +97,30 @@ class CallRecording:
             self.recorder.resume()
 
     async def close(self, end: datetime, outcome: str) -> RecordingInfo:
-        """Finish the WAV and its sidecar (on a worker thread)."""
+        """Finish the WAV and its sidecar, then check the call against its QA rules (on a
+        worker thread; a QA problem is logged, never raised: the call's record comes first)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._services.executor, self.recorder.close, end, outcome)
+        return await loop.run_in_executor(self._services.executor, self._close, end, outcome)
+
+    def _close(self, end: datetime, outcome: str) -> RecordingInfo:
+        info = self.recorder.close(end, outcome)
+        services, settings = self._services, self._services.settings
+        if services.qa_rules is not None:
+            checked = check_and_store(
+                info.sidecar_path,
+                services.qa_rules,
+                root=settings.recordings_path,
+                index_url=settings.database_url,
+                index_settings=settings.database,
+            )
+            result = checked.result if checked is not None else None
+            if result is not None:
+                log_event(
+                    "call.qa",
+                    logger=_log,
+                    call_id=info.call_id,
+                    status=result.status,
+                    score=result.score,
+                    failed=",".join(r.rule_id for r in result.failures) or None,
+                )
+        return info

@@ -26,6 +26,9 @@ from media.frames import FRAME_SAMPLES
 from media.speech_chunks import fixed_chunks, speech_chunks
 from media.speech_pool import SpeechPool, connect, default_workers
 from media.tts import TextToSpeech
+from recordings.qa_batch import DEFAULT_RULES_DIR
+from recordings.qa_rules import RuleCatalog
+from recordings.qa_rules_loader import load_catalog
 
 _log = logging.getLogger("ivr.services")
 _FLOW_POLL_S = 1.0
@@ -40,6 +43,8 @@ class CallServices:
     publisher: EventPublisher
     executor: ThreadPoolExecutor
     directory: CustomerDirectory
+    qa_rules: RuleCatalog | None = None
+    """The QA rules every call is checked against when it ends (``flows/library/qa``)."""
     speech_pool: SpeechPool | None = None
     """The speech service this process started (None: another process's, or in-process decoding)."""
 
@@ -69,6 +74,7 @@ class CallServices:
             ),
         )
         services.speech_pool = pool
+        services.qa_rules = load_catalog([DEFAULT_RULES_DIR])
         if prerender:
             services.prerender(flows.flow)
         return services

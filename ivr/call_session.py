@@ -26,7 +26,7 @@ import numpy as np
 from flows import Flow, FlowSession
 from ivr.call_core import CallCore
 from ivr.call_media import TICK_S
-from ivr.call_recording import CallRecording
+from ivr.call_recording import CallRecording, campaign_tags
 from ivr.call_reports import CallReports
 from ivr.call_services import CallServices
 from ivr.call_vocabulary import (
@@ -151,7 +151,13 @@ class CallSession:
         self._voice, self._rate = self.services.voice_for(flow)
         started = datetime.fromtimestamp(connected.at + self._wall_offset, UTC)
         self._recording = CallRecording(
-            self.services, self.call_id, self.offered, flow=flow, codec=connected.codec, started=started
+            self.services,
+            self.call_id,
+            self.offered,
+            flow=flow,
+            codec=connected.codec,
+            started=started,
+            tags=campaign_tags(self._extra_variables),
         )
         settings = self.services.settings
         self._transfer = CallTransfers(

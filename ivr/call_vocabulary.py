@@ -130,6 +130,8 @@ class WriteTurn:
     start_s: float
     end_s: float
     confidence: float | None = None
+    interrupted: bool = False
+    """A bot prompt cut short by a barge-in or a hang-up (QA checks disclosures by it)."""
 
 
 @dataclass(frozen=True, slots=True)

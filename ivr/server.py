@@ -115,7 +115,8 @@ class IvrServer:
     async def _recover(self) -> None:
         """Seal what a dead process (this worker's crashed predecessor, say) left recording."""
         report = await asyncio.to_thread(
-            recover_unfinished, self.settings.recordings_path,
+            recover_unfinished,
+            self.settings.recordings_path,
             signing_key_file=self.settings.recordings_signing_key_path,
         )
         for path in report.recovered:
@@ -173,9 +174,7 @@ class IvrServer:
         deadline = None if timeout is None else loop.time() + timeout
         while not self._stop.is_set() and self._busy():
             if deadline is not None and loop.time() >= deadline:
-                log_event(
-                    "serve.drain_timed_out", logging.WARNING, _log, live_calls=len(self.hub.sessions)
-                )
+                log_event("serve.drain_timed_out", logging.WARNING, _log, live_calls=len(self.hub.sessions))
                 break
             await asyncio.sleep(_DRAIN_POLL_S)
         self.request_stop("drained")

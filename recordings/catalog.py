@@ -63,12 +63,8 @@ class CatalogEntry:
             "channel_map": dict(CHANNELS),
             "sample_rate": s.sample_rate,
             "sha256": s.sha256,
-            "turns": [
-                {"speaker": t.speaker, "text": t.text, "start_s": t.start_s, "end_s": t.end_s,
-                 "confidence": t.confidence}
-                for t in s.turns
-            ],
-            "pauses": [{"start_s": p.start_s, "end_s": p.end_s, "reason": p.reason} for p in s.pauses],
+            "turns": [t.to_json() for t in s.turns],
+            "pauses": [p.to_json() for p in s.pauses],
             "tags": dict(s.tags),
         }
 
@@ -105,6 +101,11 @@ class Catalog:
             entries.append(CatalogEntry(sidecar, path, _status(sidecar, path)))
         entries.sort(key=lambda e: (e.sidecar.started_at, e.call_id))
         return CatalogScan(tuple(entries), tuple(errors))
+
+    def entry(self, sidecar_path: Path) -> CatalogEntry:
+        """The recording whose sidecar is ``sidecar_path``; raises :class:`SidecarError` if unreadable."""
+        sidecar = read_sidecar(sidecar_path)
+        return CatalogEntry(sidecar, sidecar_path, _status(sidecar, sidecar_path))
 
     def find(self, call_id: str) -> CatalogEntry:
         """The recording of ``call_id``; raises :class:`RecordingError` if there is none."""

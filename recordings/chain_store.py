@@ -14,13 +14,14 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from config.logs import log_event
 from recordings.errors import RecordingError
-from recordings.manifest import GENESIS, Manifest, encode, entry_hash
+from recordings.manifest import GENESIS, PURGED, Manifest, ManifestError, encode, entry_hash, parse_line
 from recordings.private_fs import fsync_dir, open_private
 from recordings.signing import Signer
 
@@ -50,37 +51,126 @@ class SealedFiles:
     sidecar_sha256: str
 
 
-def append_manifest(root: Path, files: SealedFiles, signer: Signer, *, unless_present: bool = False,
-                    now: datetime | None = None) -> Manifest | None:
+def append_manifest(
+    root: Path,
+    files: SealedFiles,
+    signer: Signer,
+    *,
+    unless_present: bool = False,
+    now: datetime | None = None,
+) -> Manifest | None:
     """Chain and sign ``files`` in their folder; returns the manifest (``None`` if skipped).
 
     ``unless_present`` skips a call the chain already holds (recovery, which may race another
     worker's recovery of the same call); it reads the whole chain, so only recovery uses it.
     """
-    folder = files.sidecar.parent
-    path = folder / CHAIN_FILE
     try:
         wav_bytes = files.wav.stat().st_size
         sidecar_bytes = files.sidecar.stat().st_size
+    except OSError as exc:
+        raise RecordingError(
+            f"{files.sidecar.parent / CHAIN_FILE}: cannot seal call {files.call_id}: {exc.strerror}"
+        ) from exc
+
+    def build(seq: int, prev: str, prev_call: str, sealed_at: str, sealer: str) -> Manifest:
+        return Manifest(
+            chain=chain_name(root, files.sidecar.parent),
+            seq=seq,
+            prev=prev,
+            prev_call_id=prev_call,
+            call_id=files.call_id,
+            status=files.status,
+            sealed_at=sealed_at,
+            sealer=sealer,
+            wav=files.wav.name,
+            wav_sha256=files.wav_sha256,
+            wav_bytes=wav_bytes,
+            sidecar=files.sidecar.name,
+            sidecar_sha256=files.sidecar_sha256,
+            sidecar_bytes=sidecar_bytes,
+            key_id=signer.key_id,
+        )
+
+    return _append(
+        files.sidecar.parent,
+        files.call_id,
+        build,
+        signer,
+        "recording_sealed",
+        unless_present=unless_present,
+        now=now,
+    )
+
+
+def append_tombstone(
+    folder: Path, sealed: Manifest, signer: Signer, *, reason: str, actor: str, now: datetime | None = None
+) -> Manifest:
+    """Chain a signed ``purged`` entry for a call whose files are about to be deleted.
+
+    It repeats what the call's ``sealed`` manifest vouched for (file names, hashes, sizes), so
+    the tombstone says exactly what was destroyed, and adds why and who.
+    """
+
+    def build(seq: int, prev: str, prev_call: str, sealed_at: str, sealer: str) -> Manifest:
+        return Manifest(
+            chain=sealed.chain,
+            seq=seq,
+            prev=prev,
+            prev_call_id=prev_call,
+            call_id=sealed.call_id,
+            status=sealed.status,
+            sealed_at=sealed_at,
+            sealer=sealer,
+            wav=sealed.wav,
+            wav_sha256=sealed.wav_sha256,
+            wav_bytes=sealed.wav_bytes,
+            sidecar=sealed.sidecar,
+            sidecar_sha256=sealed.sidecar_sha256,
+            sidecar_bytes=sealed.sidecar_bytes,
+            key_id=signer.key_id,
+            event=PURGED,
+            reason=reason,
+            actor=actor,
+        )
+
+    manifest = _append(folder, sealed.call_id, build, signer, "recording_purged", now=now)
+    assert manifest is not None  # only skipped with unless_present
+    return manifest
+
+
+_Build = Callable[[int, str, str, str, str], Manifest]
+
+
+def _append(
+    folder: Path,
+    call_id: str,
+    build: _Build,
+    signer: Signer,
+    event: str,
+    *,
+    unless_present: bool = False,
+    now: datetime | None = None,
+) -> Manifest | None:
+    """Under the chain's lock: the next position, ``build`` the manifest there, sign, append, fsync."""
+    path = folder / CHAIN_FILE
+    try:
         fd = open_private(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
     except OSError as exc:
-        raise RecordingError(f"{path}: cannot seal call {files.call_id}: {exc.strerror}") from exc
+        raise RecordingError(f"{path}: cannot seal call {call_id}: {exc.strerror}") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         was_empty = _cut_torn_tail(fd, path)
-        if unless_present and _holds_call(fd, files.call_id):
+        if unless_present and _holds_call(fd, call_id):
             return None
         last = _last_line(fd)
         seq, prev_call = _position(fd, last)
-        manifest = Manifest(
-            chain=chain_name(root, folder), seq=seq, prev=entry_hash(last) if last else GENESIS,
-            prev_call_id=prev_call, call_id=files.call_id, status=files.status,
-            sealed_at=(now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            sealer=f"{socket.gethostname()}/{os.getpid()}",
-            wav=files.wav.name, wav_sha256=files.wav_sha256, wav_bytes=wav_bytes,
-            sidecar=files.sidecar.name, sidecar_sha256=files.sidecar_sha256, sidecar_bytes=sidecar_bytes,
-            key_id=signer.key_id,
+        sealed_at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
+        manifest = build(
+            seq,
+            entry_hash(last) if last else GENESIS,
+            prev_call,
+            sealed_at.replace("+00:00", "Z"),
+            f"{socket.gethostname()}/{os.getpid()}",
         )
         line = encode(manifest, signer.sign)
         _write_all(fd, line + b"\n")
@@ -88,19 +178,18 @@ def append_manifest(root: Path, files: SealedFiles, signer: Signer, *, unless_pr
         if was_empty:
             fsync_dir(folder)
     except OSError as exc:
-        raise RecordingError(f"{path}: cannot append the manifest of call {files.call_id}: {exc}") from exc
+        raise RecordingError(f"{path}: cannot append the manifest of call {call_id}: {exc}") from exc
     finally:
         os.close(fd)  # releases the lock
     # The head hash in the log is a witness outside the archive: it exposes a truncated chain.
-    log_event("recording_sealed", logger=_LOG, call_id=files.call_id, chain=str(path), seq=manifest.seq,
-              head=entry_hash(line))
+    log_event(event, logger=_LOG, call_id=call_id, chain=str(path), seq=manifest.seq, head=entry_hash(line))
     return manifest
 
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _cut_torn_tail(fd: int, path: Path) -> bool:
@@ -191,3 +280,19 @@ def read_chain(folder: Path) -> StoredChain:
 def chain_files(root: Path) -> list[Path]:
     """Every chain under ``root``, any depth."""
     return sorted(root.rglob(CHAIN_FILE)) if root.is_dir() else []
+
+
+def call_manifests(folder: Path, call_id: str) -> list[tuple[int, Manifest]]:
+    """(line number, manifest) of every readable entry of ``call_id`` in ``folder``'s chain, in order.
+
+    Signatures and links are not checked here (``verify`` does); unreadable lines are skipped.
+    """
+    needle = f'"call_id":"{call_id}"'.encode()
+    found: list[tuple[int, Manifest]] = []
+    for number, line in enumerate(read_chain(folder).lines, start=1):
+        if needle in line:
+            try:
+                found.append((number, parse_line(line).manifest))
+            except ManifestError:
+                continue
+    return found

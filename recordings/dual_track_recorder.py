@@ -3,10 +3,13 @@
 Usage from the call's asyncio task (frames come off a queue, never from the media thread)::
 
     rec = DualTrackRecorder(settings.recordings_path, call_id, CallMetadata(...),
-                            signing_key_file=settings.recordings_signing_key_path)
+                            signing_key_file=settings.recordings_signing_key_path,
+                            number_key_file=number_key_path(settings),
+                            index_url=settings.database_url, index_settings=settings.database)
     rec.push_caller(frame); rec.push_bot(frame)       # any order, any burstiness
     rec.tick(now)                                      # optional, e.g. once a second
     rec.add_turn("caller", "check my balance", 3.2, 4.9, 0.82)
+    rec.add_turn("bot", "Your balance is ...", 5.0, 5.6, interrupted=True)   # a barge-in stopped it
     rec.pause("card number"); ...; rec.resume()
     info = rec.close(end_time)
 
@@ -17,7 +20,15 @@ went quiet on both ends (hold, stalled media) with silence. ``close`` pads the s
 the whole file to the connected duration, fsyncs, re-reads the file to hash it (cost grows with
 the call's length: run it in an executor for very long calls), writes the final sidecar and
 appends a signed manifest of both files to the folder's hash chain
-(:mod:`recordings.chain_store`), signed with the key at ``signing_key_file``.
+(:mod:`recordings.chain_store`), signed with the key at ``signing_key_file``. The sealed call is
+then registered for the call index and, given ``index_url``, indexed at once
+(:mod:`recordings.call_index`); a database that is down only delays that (never the seal): the
+next ``recordings`` command or seal indexes it.
+
+The numbers never reach the disk in clear: the sidecar holds them masked and as keyed hashes
+(HMAC-SHA256 with the key at ``number_key_file``, see :mod:`recordings.numbers`), which is how
+``recordings search --number`` finds them. ``tags`` ``campaign`` and ``contact_id`` are indexed
+as the call's campaign and contact.
 
 Files go to ``directory/YYYY/MM/DD/{call_id}.wav|.json`` (UTC date of ``started_at``; pass
 ``partition_by_date=False`` for a flat directory) and the call is registered in
@@ -37,9 +48,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from config.logs import log_event, mask_number
+from config.settings import DatabaseSettings
 from media.frames import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Frame
+from recordings.call_index import index_now
 from recordings.chain_store import SealedFiles, append_manifest
 from recordings.errors import RecordingError
+from recordings.index_spool import mark_unindexed
+from recordings.numbers import default_number_key_file, load_number_key
 from recordings.private_fs import make_private_dirs
 from recordings.recovery import clear_unfinished, mark_unfinished
 from recordings.sidecar import (
@@ -103,9 +118,14 @@ class DualTrackRecorder:
         fsync_every_s: float = 10.0,
         partition_by_date: bool = True,
         signing_key_file: Path | None = None,
+        number_key_file: Path | None = None,
+        index_url: str = "",
+        index_settings: DatabaseSettings | None = None,
     ) -> None:
-        """``signing_key_file`` defaults to :func:`recordings.signing.default_key_file`; the key
-        is loaded (or created) here so a bad key fails the first call, not its seal."""
+        """``signing_key_file`` defaults to :func:`recordings.signing.default_key_file` and
+        ``number_key_file`` to the number key next to it; both are loaded (or created) here so a
+        bad key fails the first call, not its seal. ``index_url`` is the database of the call
+        index (``settings.database_url``); empty: the call is only spooled for indexing."""
         check_call_id(call_id)
         iso(metadata.started_at)  # refuses a naive datetime before anything is created
         if metadata.direction not in ("inbound", "outbound"):
@@ -114,7 +134,11 @@ class DualTrackRecorder:
             )
         day = metadata.started_at.astimezone(UTC)
         folder = directory / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" if partition_by_date else directory
-        self._signer = load_signer(signing_key_file or default_key_file(directory))
+        key_file = signing_key_file or default_key_file(directory)
+        self._signer = load_signer(key_file)
+        number_key = load_number_key(number_key_file or default_number_key_file(key_file))
+        self._index_url = index_url
+        self._index_settings = index_settings
         try:
             make_private_dirs(folder)
         except OSError as exc:
@@ -131,7 +155,10 @@ class DualTrackRecorder:
         flush_frames = max(1, round(flush_every_s * SAMPLE_RATE))
         try:
             self._writer = WavWriter(
-                self.wav_path, channels=2, sample_rate=SAMPLE_RATE, flush_every=flush_frames,
+                self.wav_path,
+                channels=2,
+                sample_rate=SAMPLE_RATE,
+                flush_every=flush_frames,
                 fsync_every=max(1, math.ceil(fsync_every_s / max(flush_every_s, 1e-3))),
             )
         except RecordingError:
@@ -150,6 +177,9 @@ class DualTrackRecorder:
             flow_version=metadata.flow_version,
             sample_rate=SAMPLE_RATE,
             tags=dict(metadata.tags),
+            number_key_id=number_key.key_id,
+            from_hmac=number_key.digest(metadata.from_number),
+            to_hmac=number_key.digest(metadata.to_number),
         )
         self._info: RecordingInfo | None = None
         try:
@@ -183,9 +213,20 @@ class DualTrackRecorder:
         self._drain()
 
     def add_turn(
-        self, speaker: str, text: str, start_s: float, end_s: float, confidence: float | None = None
+        self,
+        speaker: str,
+        text: str,
+        start_s: float,
+        end_s: float,
+        confidence: float | None = None,
+        *,
+        interrupted: bool = False,
     ) -> None:
-        """Record who said what, when (seconds from the start of the recording)."""
+        """Record who said what, when (seconds from the start of the recording).
+
+        ``interrupted``: the caller barged in and the prompt was stopped at ``end_s`` (pass the
+        prompt's full text); the sidecar marks the turn ``"interrupted": true`` for the QA rules.
+        """
         self._check_open()
         where = f"call {self.call_id}: turn {len(self._turns)}"
         if speaker not in SPEAKERS:
@@ -194,7 +235,7 @@ class DualTrackRecorder:
             raise RecordingError(f"{where}: times must satisfy 0 <= start_s <= end_s, got {start_s}..{end_s}")
         if confidence is not None and not 0.0 <= confidence <= 1.0:
             raise RecordingError(f"{where}: confidence must be within 0..1, got {confidence}")
-        self._turns.append(Turn(speaker, text, float(start_s), float(end_s), confidence))
+        self._turns.append(Turn(speaker, text, float(start_s), float(end_s), confidence, bool(interrupted)))
         self._checkpoint()
 
     def pause(self, reason: str = "") -> None:
@@ -230,21 +271,41 @@ class DualTrackRecorder:
         digest = file_sha256(self.wav_path)
         duration_s = self._writer.frames_written / SAMPLE_RATE
         self._sidecar = self._current_sidecar().with_changes(
-            status="complete", ended_at=end_time, connected_duration_s=connected_s,
-            duration_s=duration_s, sha256=digest, outcome=outcome,
+            status="complete",
+            ended_at=end_time,
+            connected_duration_s=connected_s,
+            duration_s=duration_s,
+            sha256=digest,
+            outcome=outcome,
         )
         sidecar_digest = write_sidecar(self.sidecar_path, self._sidecar, durable=True)
         # A crash before this line leaves the call registered: recovery chains it at next start.
-        append_manifest(self.root, SealedFiles(self.call_id, "complete", self.wav_path, digest,
-                                               self.sidecar_path, sidecar_digest), self._signer)
-        clear_unfinished(self.root, self.call_id)
-        self._info = RecordingInfo(
-            call_id=self.call_id, wav_path=self.wav_path, sidecar_path=self.sidecar_path,
-            status="complete", duration_s=duration_s, sha256=digest,
-            turns=len(self._turns), pauses=len(self._sidecar.pauses),
+        append_manifest(
+            self.root,
+            SealedFiles(self.call_id, "complete", self.wav_path, digest, self.sidecar_path, sidecar_digest),
+            self._signer,
         )
-        log_event("recording_closed", logger=_LOG, call_id=self.call_id, duration_s=round(duration_s, 3),
-                  turns=len(self._turns), sha256=digest)
+        mark_unindexed(self.root, self.call_id, self.sidecar_path)
+        clear_unfinished(self.root, self.call_id)
+        index_now(self.root, [self.call_id], self._index_url, self._index_settings)
+        self._info = RecordingInfo(
+            call_id=self.call_id,
+            wav_path=self.wav_path,
+            sidecar_path=self.sidecar_path,
+            status="complete",
+            duration_s=duration_s,
+            sha256=digest,
+            turns=len(self._turns),
+            pauses=len(self._sidecar.pauses),
+        )
+        log_event(
+            "recording_closed",
+            logger=_LOG,
+            call_id=self.call_id,
+            duration_s=round(duration_s, 3),
+            turns=len(self._turns),
+            sha256=digest,
+        )
         return self._info
 
     def _push(self, side: str, frame: Frame) -> None:

@@ -10,6 +10,12 @@ added as the last key; the signature covers exactly the body bytes, i.e. the lin
 SHA-256 of the previous line (``prev``; 64 zeros for the first), its ``seq`` (1, 2, ...) and the
 call it sealed (``prev_call_id``), so a removed line is a hole that names the missing call,
 and an edited line breaks its own signature and the next line's link.
+
+Two events share the chain. ``sealed`` vouches for a call's files. ``purged`` is a tombstone:
+``recordings purge`` deleted the call's files (retention), and the line names what was deleted
+(the sealed hashes and sizes), why (``reason``) and who ran it (``actor``), so the gap it leaves
+is explained and signed. Only a tombstone has ``reason`` and ``actor``; a sealed line's bytes are
+exactly what they were before tombstones existed.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from recordings.signing import TrustedKey
 
 MANIFEST_VERSION = 1
 GENESIS = "0" * 64
-EVENTS = ("sealed",)
+SEALED = "sealed"
+PURGED = "purged"
+EVENTS = (SEALED, PURGED)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -54,12 +62,35 @@ class Manifest:
     sidecar_sha256: str
     sidecar_bytes: int
     key_id: str
-    event: str = "sealed"
+    event: str = SEALED
     v: int = MANIFEST_VERSION
+    reason: str = ""
+    """Tombstones only: why the call was deleted (e.g. ``retention 90 days (default)``)."""
+    actor: str = ""
+    """Tombstones only: who ran the purge."""
+
+    @property
+    def purged(self) -> bool:
+        return self.event == PURGED
 
 
 _INT_FIELDS = {"seq", "wav_bytes", "sidecar_bytes", "v"}
-_FIELDS = tuple(Manifest.__dataclass_fields__)
+_TOMBSTONE_ONLY = ("reason", "actor")
+_ALL_FIELDS = tuple(Manifest.__dataclass_fields__)
+_FIELDS = tuple(name for name in _ALL_FIELDS if name not in _TOMBSTONE_ONLY)
+
+
+def _fields_of(event: object) -> tuple[str, ...]:
+    return _ALL_FIELDS if event == PURGED else _FIELDS
+
+
+def body_of(manifest: Manifest) -> dict[str, Any]:
+    """The signed fields: a sealed manifest has no ``reason``/``actor``."""
+    body = asdict(manifest)
+    if not manifest.purged:
+        for name in _TOMBSTONE_ONLY:
+            body.pop(name)
+    return body
 
 
 def canonical(body: Mapping[str, Any]) -> bytes:
@@ -73,7 +104,7 @@ def entry_hash(line: bytes) -> str:
 
 def encode(manifest: Manifest, sign: Callable[[bytes], bytes]) -> bytes:
     """The signed line (no trailing newline)."""
-    body = canonical(asdict(manifest))
+    body = canonical(body_of(manifest))
     signature = base64.b64encode(sign(body)).decode("ascii")
     return body[:-1] + b',"sig":"' + signature.encode("ascii") + b'"}'
 
@@ -101,19 +132,21 @@ def parse_line(line: bytes) -> ParsedLine:
         signature = base64.b64decode(sig_text, validate=True)
     except binascii.Error:
         raise ManifestError("signature is not base64") from None
-    unknown = sorted(set(raw) - set(_FIELDS))
-    missing = [name for name in _FIELDS if name not in raw]
+    event = raw.get("event")
+    if "event" in raw and event not in EVENTS:
+        raise ManifestError(f"event {event!r} is not one of {', '.join(EVENTS)}")
+    fields = _fields_of(event)
+    unknown = sorted(set(raw) - set(fields))
+    missing = [name for name in fields if name not in raw]
     if unknown or missing:
         raise ManifestError(f"missing {', '.join(missing)}" if missing else f"unknown fields {unknown}")
-    for name in _FIELDS:
+    for name in fields:
         kind = int if name in _INT_FIELDS else str
         if type(raw[name]) is not kind:
             raise ManifestError(f"{name}: expected {'an integer' if kind is int else 'a string'}")
     manifest = Manifest(**raw)
     if manifest.v != MANIFEST_VERSION:
         raise ManifestError(f"version {manifest.v} is not supported (expected {MANIFEST_VERSION})")
-    if manifest.event not in EVENTS:
-        raise ManifestError(f"event {manifest.event!r} is not one of {', '.join(EVENTS)}")
     for name in ("prev", "wav_sha256", "sidecar_sha256", "key_id"):
         if not _HEX64.fullmatch(getattr(manifest, name)):
             raise ManifestError(f"{name}: not a hex SHA-256")
@@ -176,20 +209,34 @@ def check_chain(
         m = parsed.manifest
         entries.append(ChainEntry(number, m))
         if m.chain != chain:
-            problems.append(ChainProblem(number, (m.call_id,),
-                                         f"belongs to chain {m.chain!r}, not {chain!r}: it was moved here"))
+            problems.append(
+                ChainProblem(
+                    number, (m.call_id,), f"belongs to chain {m.chain!r}, not {chain!r}: it was moved here"
+                )
+            )
         key = keys.get(m.key_id)
         if key is None:
-            problems.append(ChainProblem(
-                number, (m.call_id,), f"signed by key {m.key_id[:16]}..., which is not a trusted public key"))
+            problems.append(
+                ChainProblem(
+                    number,
+                    (m.call_id,),
+                    f"signed by key {m.key_id[:16]}..., which is not a trusted public key",
+                )
+            )
         elif not key.verifies(parsed.body, parsed.signature):
-            problems.append(ChainProblem(number, (m.call_id,),
-                                         "signature does not verify: the manifest was changed after signing"))
+            problems.append(
+                ChainProblem(
+                    number, (m.call_id,), "signature does not verify: the manifest was changed after signing"
+                )
+            )
         problems.extend(_link_problems(number, m, prev_hash, prev_seq, prev_call))
         prev_hash, prev_seq, prev_call = this_hash, m.seq, m.call_id
     if torn_tail:
-        problems.append(ChainProblem(
-            len(lines) + 1, (), "last line is incomplete: a seal was cut short or the file was truncated"))
+        problems.append(
+            ChainProblem(
+                len(lines) + 1, (), "last line is incomplete: a seal was cut short or the file was truncated"
+            )
+        )
     return ChainCheck(tuple(entries), tuple(problems), prev_hash)
 
 
@@ -200,20 +247,38 @@ def _link_problems(
     if m.seq == prev_seq + 1 and m.prev == prev_hash:
         return []
     if m.seq <= prev_seq:
-        return [ChainProblem(number, (m.call_id,),
-                             f"seq {m.seq} follows seq {prev_seq}: manifests reordered or duplicated")]
+        return [
+            ChainProblem(
+                number, (m.call_id,), f"seq {m.seq} follows seq {prev_seq}: manifests reordered or duplicated"
+            )
+        ]
     if m.seq > prev_seq + 1:
         missing = m.seq - prev_seq - 1
         span = f"seq {prev_seq + 1}" if missing == 1 else f"seq {prev_seq + 1}..{m.seq - 1}"
         more = "" if missing == 1 else f" (and {missing - 1} call(s) before it)"
-        return [ChainProblem(number, (m.prev_call_id, m.call_id),
-                             f"removed from the chain: {span} missing before line {number}"
-                             f" (call {m.call_id}), whose manifest names call {m.prev_call_id!r}"
-                             f" as the one before{more}")]
+        return [
+            ChainProblem(
+                number,
+                (m.prev_call_id, m.call_id),
+                f"removed from the chain: {span} missing before line {number}"
+                f" (call {m.call_id}), whose manifest names call {m.prev_call_id!r}"
+                f" as the one before{more}",
+            )
+        ]
     if m.prev_call_id == prev_call:
-        return [ChainProblem(number - 1, (prev_call, m.call_id),
-                             f"manifest changed after it was chained: line {number} (call {m.call_id})"
-                             " holds a different previous-hash")]
-    return [ChainProblem(number, (m.prev_call_id, m.call_id),
-                         f"removed from the chain: line {number} (call {m.call_id}) follows call"
-                         f" {m.prev_call_id!r}, but line {number - 1} is call {prev_call!r}")]
+        return [
+            ChainProblem(
+                number - 1,
+                (prev_call, m.call_id),
+                f"manifest changed after it was chained: line {number} (call {m.call_id})"
+                " holds a different previous-hash",
+            )
+        ]
+    return [
+        ChainProblem(
+            number,
+            (m.prev_call_id, m.call_id),
+            f"removed from the chain: line {number} (call {m.call_id}) follows call"
+            f" {m.prev_call_id!r}, but line {number - 1} is call {prev_call!r}",
+        )
+    ]

@@ -9,6 +9,7 @@ on. A call sealed by a process that died before chaining it is chained here too.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from config.logs import log_event
 from recordings.chain_store import SealedFiles, append_manifest
 from recordings.errors import RecordingError, SidecarError
+from recordings.index_spool import mark_unindexed
 from recordings.private_fs import make_private_dirs, open_private
 from recordings.sidecar import SIDECAR_SUFFIX, WAV_SUFFIX, Pause, Sidecar, read_sidecar, write_sidecar
 from recordings.signing import Signer, default_key_file, load_signer
@@ -66,10 +68,31 @@ class RecoveryReport:
 
 
 def sidecar_files(root: Path) -> list[Path]:
-    """Every sidecar under ``root`` (any depth), skipping temp files of an interrupted rewrite."""
+    """Every sidecar under ``root`` (any depth), skipping temp files of an interrupted rewrite and
+    the engine's own dot folders (``.unfinished``, ``.unindexed``: markers named by call id)."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.rglob(f"*{SIDECAR_SUFFIX}") if not p.name.startswith("."))
+    return sorted(
+        p
+        for p in root.rglob(f"*{SIDECAR_SUFFIX}")
+        if not any(part.startswith(".") for part in p.relative_to(root).parts) and not is_qa_result(p)
+    )
+
+
+QA_SUFFIX = ".qa.json"
+
+
+def is_qa_result(path: Path) -> bool:
+    """``CALL.qa.json`` written by ``recordings qa`` next to a sidecar, not a sidecar. A call whose
+    id ends in ``.qa`` has a sidecar named like one, so only a file that says so (``qa_schema``,
+    or no sidecar ``schema``) is a QA result."""
+    if not path.name.endswith(QA_SUFFIX):
+        return False
+    try:
+        raw = json.loads(path.read_bytes()[:1_000_000])
+    except (OSError, ValueError):
+        return True
+    return not isinstance(raw, dict) or "qa_schema" in raw or "schema" not in raw
 
 
 def recover_unfinished(
@@ -128,8 +151,12 @@ def recover_unfinished(
             for p in sidecar.pauses
         )
         sealed = sidecar.with_changes(
-            status="interrupted", ended_at=sidecar.started_at + timedelta(seconds=info.duration_s),
-            connected_duration_s=info.duration_s, duration_s=info.duration_s, sha256=digest, pauses=pauses,
+            status="interrupted",
+            ended_at=sidecar.started_at + timedelta(seconds=info.duration_s),
+            connected_duration_s=info.duration_s,
+            duration_s=info.duration_s,
+            sha256=digest,
+            pauses=pauses,
         )
         sidecar_digest = write_sidecar(path, sealed, durable=True)
         _remove_stale_temp(path)
@@ -141,9 +168,16 @@ def recover_unfinished(
         if marker is not None:
             marker.unlink(missing_ok=True)
         recovered.append(path)
-        log_event("recording_recovered", logger=_LOG, call_id=sidecar.call_id, path=str(wav),
-                  duration_s=round(info.duration_s, 3))
+        log_event(
+            "recording_recovered",
+            logger=_LOG,
+            call_id=sidecar.call_id,
+            path=str(wav),
+            duration_s=round(info.duration_s, 3),
+        )
     for wav in sorted(root.rglob(f"*{WAV_SUFFIX}")) if full_scan and root.is_dir() else []:
+        if any(part.startswith(".") for part in wav.relative_to(root).parts):
+            continue  # the engine's own markers (.unfinished, .unindexed), named by call id
         if wav not in described and not is_being_written(wav):
             problems.append(f"{wav}: no sidecar describes this recording")
     for problem in problems:
@@ -167,9 +201,12 @@ class _LazySigner:
 def _chain(root: Path, path: Path, sidecar: Sidecar, key: _LazySigner, digests: tuple[str, str]) -> bool:
     """Append the call's manifest unless its chain already holds it (another worker was faster)."""
     wav_sha, sidecar_sha = digests
-    files = SealedFiles(sidecar.call_id, sidecar.status, path.parent / sidecar.wav_name, wav_sha, path,
-                        sidecar_sha)
-    return append_manifest(root, files, key.get(), unless_present=True) is not None
+    files = SealedFiles(
+        sidecar.call_id, sidecar.status, path.parent / sidecar.wav_name, wav_sha, path, sidecar_sha
+    )
+    chained = append_manifest(root, files, key.get(), unless_present=True) is not None
+    mark_unindexed(root, sidecar.call_id, path)  # the next recordings command or seal indexes it
+    return chained
 
 
 def _remove_stale_temp(sidecar: Path) -> None:

@@ -52,6 +52,25 @@ class Turn:
     start_s: float
     end_s: float
     confidence: float | None = None
+    interrupted: bool = False
+    """The caller barged in: the prompt was stopped at ``end_s`` (its full text is kept). In the
+    JSON only when true (``"interrupted": true``), which is what the QA rules read."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "speaker": self.speaker,
+            "text": self.text,
+            "start_s": _round(self.start_s),
+            "end_s": _round(self.end_s),
+            "confidence": self.confidence,
+            **({"interrupted": True} if self.interrupted else {}),
+        }
+
+    def describe(self) -> str:
+        """One line of a transcript: ``[  39.93 -   42.93]    bot: text (0.91) [interrupted]``."""
+        conf = "" if self.confidence is None else f" ({self.confidence:.2f})"
+        cut = " [interrupted]" if self.interrupted else ""
+        return f"[{self.start_s:7.2f} - {self.end_s:7.2f}] {self.speaker:>6}: {self.text}{conf}{cut}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,14 @@ class Pause:
     start_s: float
     end_s: float | None
     reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start_s": _round(self.start_s), "end_s": _round(self.end_s), "reason": self.reason}
+
+    def describe(self) -> str:
+        """One line of a transcript: ``[recording paused 12.00-31.50s] card number``."""
+        end = "-" if self.end_s is None else f"{self.end_s:.2f}"
+        return f"[recording paused {self.start_s:.2f}-{end}s] {self.reason}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -83,6 +110,10 @@ class Sidecar:
     pauses: tuple[Pause, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     outcome: str = ""
+    number_key_id: str = ""
+    """Which number key made ``from_hmac``/``to_hmac`` (see :mod:`recordings.numbers`); empty: none."""
+    from_hmac: str = ""
+    to_hmac: str = ""
 
     def with_changes(self, **changes: Any) -> Sidecar:
         return replace(self, **changes)
@@ -106,16 +137,14 @@ class Sidecar:
             "sample_rate": self.sample_rate,
             "sample_width_bits": 16,
             "sha256": self.sha256,
-            "turns": [
-                {"speaker": t.speaker, "text": t.text, "start_s": _round(t.start_s),
-                 "end_s": _round(t.end_s), "confidence": t.confidence}
-                for t in self.turns
-            ],
-            "pauses": [
-                {"start_s": _round(p.start_s), "end_s": _round(p.end_s), "reason": p.reason}
-                for p in self.pauses
-            ],
+            "turns": [t.to_json() for t in self.turns],
+            "pauses": [p.to_json() for p in self.pauses],
             "tags": dict(self.tags),
+            **(
+                {"numbers": {"key_id": self.number_key_id, "from": self.from_hmac, "to": self.to_hmac}}
+                if self.number_key_id
+                else {}
+            ),
         }
 
 
@@ -246,17 +275,29 @@ def _parse(path: Path, raw: Any) -> Sidecar:
     turns = []
     for index, item in enumerate(f.get("turns", list)):
         t = _Fields(path, item, f"turns[{index}]")
-        turns.append(Turn(
-            speaker=t.choice("speaker", SPEAKERS), text=t.get("text", str),
-            start_s=t.number("start_s"), end_s=t.number("end_s"),
-            confidence=t.optional_number("confidence"),
-        ))
+        turns.append(
+            Turn(
+                speaker=t.choice("speaker", SPEAKERS),
+                text=t.get("text", str),
+                start_s=t.number("start_s"),
+                end_s=t.number("end_s"),
+                confidence=t.optional_number("confidence"),
+                interrupted=bool(t.get("interrupted", bool, optional=True)),
+            )
+        )
     pauses = []
     for index, item in enumerate(f.get("pauses", list)):
         p = _Fields(path, item, f"pauses[{index}]")
-        pauses.append(Pause(start_s=p.number("start_s"), end_s=p.optional_number("end_s"),
-                            reason=p.get("reason", str, optional=True) or ""))
+        pauses.append(
+            Pause(
+                start_s=p.number("start_s"),
+                end_s=p.optional_number("end_s"),
+                reason=p.get("reason", str, optional=True) or "",
+            )
+        )
     tags = f.get("tags", dict, optional=True) or {}
+    numbers_raw = f.get("numbers", dict, optional=True)
+    numbers = _Fields(path, numbers_raw, "numbers") if numbers_raw is not None else None
     return Sidecar(
         call_id=call_id,
         status=f.choice("status", STATUSES),  # type: ignore[arg-type]
@@ -276,4 +317,17 @@ def _parse(path: Path, raw: Any) -> Sidecar:
         pauses=tuple(pauses),
         tags={str(k): str(v) for k, v in tags.items()},
         outcome=f.get("outcome", str, optional=True) or "",
+        number_key_id=numbers.get("key_id", str) if numbers else "",
+        from_hmac=_hmac_field(numbers, "from"),
+        to_hmac=_hmac_field(numbers, "to"),
     )
+
+
+def _hmac_field(numbers: _Fields | None, key: str) -> str:
+    """A keyed number hash: hex SHA-256 size, or empty (no number was given)."""
+    if numbers is None:
+        return ""
+    value: str = numbers.get(key, str)
+    if value and not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise numbers.fail(key, f"{value!r} is not a hex HMAC-SHA256")
+    return value

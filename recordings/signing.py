@@ -6,8 +6,8 @@ ssh does. Its public half is exported next to it (``NAME.pub.pem``, 0644) for au
 should keep their own copy: whoever can replace both the archive and that file could re-sign.
 
 Several ``serve`` workers may seal their first call at the same instant, so creation is
-race-free: each writes a private temp file and ``link``s it into place; the losers load the
-winner's key. A key is identified by the SHA-256 of its 32 raw public bytes (``key_id``).
+race-free (:mod:`recordings.key_files`): the losers load the winner's key. A key is identified
+by the SHA-256 of its 32 raw public bytes (``key_id``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from recordings.errors import RecordingError
-from recordings.private_fs import PUBLIC_FILE, fsync_dir, make_private_dirs, open_private
+from recordings.key_files import FileVersion, load_key_file
+from recordings.private_fs import PUBLIC_FILE
 
 KEY_FILE_NAME = "recordings-ed25519.pem"
 
@@ -75,63 +75,32 @@ def default_key_file(recordings_root: Path) -> Path:
     return recordings_root.parent / "keys" / KEY_FILE_NAME
 
 
-_SIGNERS: dict[tuple[Path, int, int, int], Signer] = {}
+_SIGNERS: dict[FileVersion, Signer] = {}
 
 
 def load_signer(key_file: Path) -> Signer:
     """The signing key at ``key_file``, created (with its public export) if missing."""
-    if not key_file.exists():
-        _create_key(key_file)
-    try:
-        info = key_file.stat()
-    except OSError as exc:
-        raise RecordingError(f"{key_file}: cannot read the signing key: {exc.strerror}") from exc
-    if info.st_mode & 0o077:
-        raise RecordingError(
-            f"{key_file}: signing key is readable by group or others (mode {stat.S_IMODE(info.st_mode):04o});"
-            f" it must be 0600: chmod 600 {key_file}"
-        )
-    cache_key = (key_file.resolve(), info.st_dev, info.st_ino, info.st_mtime_ns)
-    cached = _SIGNERS.get(cache_key)
-    if cached is not None:
-        return cached
-    try:
-        loaded = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise RecordingError(f"{key_file}: not a readable unencrypted PEM private key: {exc}") from exc
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise RecordingError(f"{key_file}: not an Ed25519 private key ({type(loaded).__name__});"
-                             " manifests are signed with Ed25519")
-    signer = Signer(loaded, key_id_of(loaded.public_key()), key_file)
-    _export_public(loaded.public_key(), public_key_path(key_file))
-    _SIGNERS[cache_key] = signer
-    return signer
+
+    def parse(data: bytes) -> Signer:
+        try:
+            loaded = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
+            raise RecordingError(f"{key_file}: not a readable unencrypted PEM private key: {exc}") from exc
+        if not isinstance(loaded, Ed25519PrivateKey):
+            raise RecordingError(
+                f"{key_file}: not an Ed25519 private key ({type(loaded).__name__});"
+                " manifests are signed with Ed25519"
+            )
+        _export_public(loaded.public_key(), public_key_path(key_file))
+        return Signer(loaded, key_id_of(loaded.public_key()), key_file)
+
+    return load_key_file(key_file, "signing key", _new_private_pem, parse, _SIGNERS)
 
 
-def _create_key(key_file: Path) -> None:
-    try:
-        make_private_dirs(key_file.parent)
-    except OSError as exc:
-        raise RecordingError(f"{key_file.parent}: cannot create the key folder: {exc}") from exc
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
+def _new_private_pem() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
-    try:
-        fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        try:
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        with contextlib.suppress(FileExistsError):  # another process won the race: use its key
-            os.link(tmp, key_file)
-        fsync_dir(key_file.parent)
-    except OSError as exc:
-        raise RecordingError(f"{key_file}: cannot create the signing key: {exc.strerror}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _export_public(public_key: Ed25519PublicKey, path: Path) -> None:
@@ -171,6 +140,7 @@ def load_trusted_key(path: Path) -> TrustedKey:
     except (ValueError, TypeError) as exc:
         raise RecordingError(f"{path}: not a PEM key: {exc}") from exc
     if not isinstance(public, Ed25519PublicKey):
-        raise RecordingError(f"{path}: not an Ed25519 key ({type(public).__name__});"
-                             " manifests are signed with Ed25519")
+        raise RecordingError(
+            f"{path}: not an Ed25519 key ({type(public).__name__}); manifests are signed with Ed25519"
+        )
     return TrustedKey(public, key_id_of(public), path)

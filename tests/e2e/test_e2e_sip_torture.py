@@ -28,16 +28,10 @@ import pytest
 
 from ivr.sipp_peer import free_port, sipp_command, synthesize_caller_audio
 from tests.e2e.conftest import SIP_DIR, IvrProcess, active_seconds, read_stereo
-from tests.e2e.hostile_sip import (
-    BAD_OFFERS,
-    FOREIGN_MEDIA,
-    MALFORMED,
-    OVER_TCP,
-    TORTURE_INVALID,
-    TORTURE_VALID,
-    Attack,
-)
+from tests.e2e.hostile_sip import BAD_OFFERS, FOREIGN_MEDIA, MALFORMED, OVER_TCP
 from tests.e2e.raw_sip import LOOPBACK, SipSocket, Transport, sdp_offer
+from tests.e2e.rfc4475_cases import TORTURE_INVALID, TORTURE_VALID
+from tests.e2e.sip_attack import Attack
 from tests.e2e.sip_uac import Uac, drive, send_paced
 from tests.e2e.test_e2e_inbound_calls import assert_complete
 

@@ -31,6 +31,11 @@ EXPLICIT: dict[str, int] = {
     "flows.cli": 4,
     "flows.chat": 4,
     "recordings.cli": 4,
+    "recordings.cli_common": 4,
+    "recordings.cli_search": 4,
+    "recordings.cli_proof": 4,
+    "recordings.cli_custody": 4,
+    "recordings.qa_cli": 4,
     # the call core: pure call logic and SIP policy
     "ivr.call_core": 2,
     "ivr.call_state": 2,

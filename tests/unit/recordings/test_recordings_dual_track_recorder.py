@@ -13,6 +13,8 @@ import pytest
 
 from media.frames import FRAME_SAMPLES, Frame
 from recordings import CallMetadata, DualTrackRecorder, RecordingError
+from recordings.qa_check import evaluate
+from recordings.qa_rules_loader import parse_rules
 from recordings.sidecar import read_sidecar
 
 T0 = datetime(2024, 5, 1, 9, 30, 0, tzinfo=UTC)
@@ -25,8 +27,13 @@ def tone(value: int) -> Frame:
 
 def metadata(**changes: object) -> CallMetadata:
     base: dict[str, object] = {
-        "direction": "inbound", "from_number": CALLER, "to_number": "sip:100@10.0.0.1",
-        "started_at": T0, "flow_name": "hotline", "flow_version": "7", "tags": {"campaign": "c1"},
+        "direction": "inbound",
+        "from_number": CALLER,
+        "to_number": "sip:100@10.0.0.1",
+        "started_at": T0,
+        "flow_name": "hotline",
+        "flow_version": "7",
+        "tags": {"campaign": "c1"},
     }
     base.update(changes)
     return CallMetadata(**base)  # type: ignore[arg-type]
@@ -69,8 +76,13 @@ def test_recording_and_sidecar_contents(tmp_path: Path) -> None:
     assert raw["sample_rate"] == 8000
     assert raw["sha256"] == info.sha256
     assert raw["turns"] == [
-        {"speaker": "bot", "text": "Welcome. How can I help?", "start_s": 0.0, "end_s": 1.0,
-         "confidence": None},
+        {
+            "speaker": "bot",
+            "text": "Welcome. How can I help?",
+            "start_s": 0.0,
+            "end_s": 1.0,
+            "confidence": None,
+        },
         {"speaker": "caller", "text": "check my balance", "start_s": 1.2, "end_s": 2.6, "confidence": 0.87},
     ]
     assert raw["tags"] == {"campaign": "c1"}
@@ -184,3 +196,40 @@ def test_second_recording_of_same_call_does_not_clobber_the_first(tmp_path: Path
     assert hashlib.sha256(first.wav_path.read_bytes()).hexdigest() == first.sha256
     with pytest.raises(RecordingError, match="already closed"):
         rec.push_bot(tone(1))
+
+
+def test_a_barged_in_turn_is_marked_interrupted_and_read_back(tmp_path: Path) -> None:
+    """Only the interrupted turn carries the mark; QA (docs/qa.md) reads it as a barge-in."""
+    rec = DualTrackRecorder(tmp_path, "call-b", metadata())
+    for _ in range(100):
+        rec.push_caller(tone(10))
+        rec.push_bot(tone(-10))
+    rec.add_turn("bot", "Calls are recorded for quality and training.", 0.0, 0.8, interrupted=True)
+    rec.add_turn("caller", "agent", 0.7, 1.2, 0.9)
+    info = rec.close(T0 + timedelta(seconds=2))
+
+    raw = json.loads(info.sidecar_path.read_text())
+    assert raw["turns"][0]["interrupted"] is True
+    assert "interrupted" not in raw["turns"][1]
+    sidecar = read_sidecar(info.sidecar_path)
+    assert [turn.interrupted for turn in sidecar.turns] == [True, False]
+    assert json.loads(json.dumps(sidecar.to_json())) == raw  # written back byte-for-byte alike
+
+    rules = parse_rules(
+        "qa: {name: notice}\nrules:\n  - id: notice\n    kind: required_prompt\n    barge_in: allowed\n"
+        "    text: Calls are recorded for quality and training.\n",
+        "notice.yaml",
+    )
+    (result,) = evaluate(rules, sidecar).results
+    assert result.status == "fail" and "cut off at 0.80s (barge-in)" in result.detail
+
+
+def test_interrupted_in_a_sidecar_must_be_true_or_false(tmp_path: Path) -> None:
+    rec = DualTrackRecorder(tmp_path, "call-c", metadata())
+    rec.add_turn("bot", "Hello", 0.0, 0.5)
+    info = rec.close(T0 + timedelta(seconds=1))
+    raw = json.loads(info.sidecar_path.read_text())
+    raw["turns"][0]["interrupted"] = "yes"
+    info.sidecar_path.write_text(json.dumps(raw))
+    with pytest.raises(RecordingError, match=r"turns\[0\]\.interrupted: expected"):
+        read_sidecar(info.sidecar_path)

@@ -31,11 +31,21 @@ CHAIN = "2024/05/01"
 
 def manifest(call_id: str, seq: int, prev: str, prev_call: str, **changes: object) -> Manifest:
     base = Manifest(
-        chain=CHAIN, seq=seq, prev=prev, prev_call_id=prev_call, call_id=call_id, status="complete",
-        sealed_at="2024-05-01T09:31:00.000Z", sealer="node/1", wav=f"{call_id}.wav",
-        wav_sha256=hashlib.sha256(call_id.encode()).hexdigest(), wav_bytes=44,
-        sidecar=f"{call_id}.json", sidecar_sha256=hashlib.sha256(b"s" + call_id.encode()).hexdigest(),
-        sidecar_bytes=700, key_id=KEY_ID,
+        chain=CHAIN,
+        seq=seq,
+        prev=prev,
+        prev_call_id=prev_call,
+        call_id=call_id,
+        status="complete",
+        sealed_at="2024-05-01T09:31:00.000Z",
+        sealer="node/1",
+        wav=f"{call_id}.wav",
+        wav_sha256=hashlib.sha256(call_id.encode()).hexdigest(),
+        wav_bytes=44,
+        sidecar=f"{call_id}.json",
+        sidecar_sha256=hashlib.sha256(b"s" + call_id.encode()).hexdigest(),
+        sidecar_bytes=700,
+        key_id=KEY_ID,
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
@@ -116,8 +126,13 @@ def test_reformatted_line_is_not_canonical_even_though_it_parses() -> None:
 def test_untrusted_key_and_foreign_chain_are_refused() -> None:
     other = Ed25519PrivateKey.generate()
     found = problems(check_chain(chain("a", key=other), CHAIN, TRUSTED))
-    assert found == [(1, ("a",), f"signed by key {key_id_of(other.public_key())[:16]}..., "
-                                 "which is not a trusted public key")]
+    assert found == [
+        (
+            1,
+            ("a",),
+            f"signed by key {key_id_of(other.public_key())[:16]}..., which is not a trusted public key",
+        )
+    ]
     moved = problems(check_chain(chain("a"), "2024/05/02", TRUSTED))
     assert moved == [(1, ("a",), "belongs to chain '2024/05/01', not '2024/05/02': it was moved here")]
 
@@ -140,7 +155,9 @@ def test_garbage_and_torn_tail_are_reported_without_stopping_the_check() -> None
         (lambda raw: raw.update(extra=1), "unknown fields ['extra']"),
         (lambda raw: raw.update(seq="1"), "seq: expected an integer"),
         (lambda raw: raw.update(v=2), "version 2 is not supported"),
-        (lambda raw: raw.update(event="purged"), "event 'purged' is not one of sealed"),
+        (lambda raw: raw.update(event="deleted"), "event 'deleted' is not one of sealed, purged"),
+        (lambda raw: raw.update(event="purged"), "missing reason, actor"),
+        (lambda raw: raw.update(reason="x"), "unknown fields ['reason']"),
         (lambda raw: raw.update(prev="abc"), "prev: not a hex SHA-256"),
     ],
 )
@@ -158,3 +175,37 @@ def test_a_later_manifest_of_the_same_call_supersedes_the_earlier() -> None:
     check = check_chain([first, second], CHAIN, TRUSTED)
     assert check.problems == ()
     assert check.latest()["a"].manifest.wav_bytes == 88 and check.latest()["a"].line == 2
+
+
+def tombstone(sealed: Manifest, seq: int, prev: str, prev_call: str) -> Manifest:
+    return dataclasses.replace(
+        sealed,
+        seq=seq,
+        prev=prev,
+        prev_call_id=prev_call,
+        event="purged",
+        reason="retention 90 days (default)",
+        actor="alice",
+        sealed_at="2024-08-01T00:00:00.000Z",
+    )
+
+
+def test_a_tombstone_is_a_signed_chain_entry_with_reason_and_actor() -> None:
+    lines = chain("a", "b")
+    sealed = parse_line(lines[0]).manifest
+    stone = encode(tombstone(sealed, 3, entry_hash(lines[1]), "b"), KEY.sign)
+    assert b'"event":"purged"' in stone and b'"reason":"retention 90 days (default)"' in stone
+    assert b'"reason"' not in lines[0] and b'"actor"' not in lines[0]  # sealed lines are unchanged
+    parsed = parse_line(stone)
+    assert parsed.manifest.purged and parsed.manifest.actor == "alice"
+    check = check_chain([*lines, stone], CHAIN, TRUSTED)
+    assert check.problems == ()
+    assert check.latest()["a"].manifest.purged and check.latest()["a"].line == 3
+
+
+def test_an_edited_tombstone_reason_breaks_its_signature() -> None:
+    lines = chain("a")
+    stone = encode(tombstone(parse_line(lines[0]).manifest, 2, entry_hash(lines[0]), "a"), KEY.sign)
+    edited = stone.replace(b"retention 90 days", b"retention 10 days")
+    found = problems(check_chain([lines[0], edited], CHAIN, TRUSTED))
+    assert found == [(2, ("a",), "signature does not verify: the manifest was changed after signing")]
