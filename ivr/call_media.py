@@ -19,7 +19,7 @@ from ivr.call_vocabulary import PlayPrompt, PromptQueued, RunAsr, SetRecording, 
 from ivr.caller_transcript import CallerTranscript, is_sensitive_name
 from ivr.machine_screening import Screener
 from ivr.media_bridge import BridgeRecord
-from ivr.prompt_queue import PromptEnded, PromptEvent, PromptQueue, PromptStarted
+from ivr.prompt_queue import Prompt, PromptEnded, PromptEvent, PromptQueue, PromptStarted
 from media import pipeline as mp
 from media.asr.base import Expectation
 from media.barge_in import BargeIn
@@ -41,6 +41,8 @@ class CallMedia:
         self._prompts = PromptQueue()
         self._next_prompt = 1
         self._rendering: PlayPrompt | None = None  # at most one prompt being rendered
+        self._decided_s: float | None = None
+        self._reply_marks: dict[str, float] | None = None
         self._drop_render = False
         self._caller_frames = 0
         self._bot_frames = 0
@@ -90,6 +92,8 @@ class CallMedia:
     def queue_asr_work(self) -> None:
         work = self.pipeline.take_asr_work()
         if work:
+            if any(isinstance(item, mp.AsrFinish) for item in work):
+                self._decided_s = self.caller_position_s  # the end of the caller's turn
             self._state.out.append(RunAsr(tuple(work)))
 
     def heard(self, events: Sequence[MediaResult]) -> None:
@@ -117,6 +121,11 @@ class CallMedia:
                     in_grammar=result.in_grammar,
                 )
                 state.flow_inbox.append(Recognition(result.text, result.confidence, result.in_grammar))
+                self._reply_marks = {
+                    "speech_end_s": event.speech_ended_at,
+                    "decided_s": self._decided_s if self._decided_s is not None else event.speech_ended_at,
+                    "asr_final_s": self.caller_position_s,
+                }
             elif isinstance(event, mp.AsrFailed):
                 self.pipeline.stop_listening()
                 log_event(
@@ -189,14 +198,33 @@ class CallMedia:
             self.flush_redacted()
             if isinstance(pe, PromptStarted):
                 self.pipeline.prompt_started(prompt.barge_in, self.caller_position_s)
+                self._mark_reply(prompt)
                 continue
             assert isinstance(pe, PromptEnded)
             start = prompt.start_s or 0.0
             end = max(start, prompt.end_s or start)
-            state.out.append(WriteTurn("bot", prompt.text, start, end, interrupted=prompt.interrupted))
+            state.out.append(
+                WriteTurn(
+                    "bot", prompt.text, start, end, interrupted=prompt.interrupted, latency=prompt.latency
+                )
+            )
             state.flow_inbox.append(PromptFinished(interrupted=prompt.interrupted))
             if not self._prompts.busy:
                 self.pipeline.prompt_finished(self.caller_position_s)
+
+    def _mark_reply(self, prompt: Prompt) -> None:
+        """The first prompt after a recognized utterance is the reply: keep its delay marks."""
+        marks, self._reply_marks = self._reply_marks, None
+        if marks is None or prompt.start_s is None:
+            return
+        prompt.latency = {**marks, "reply_start_s": prompt.start_s}
+        log_event(
+            "call.turn_latency",
+            logger=_log,
+            call_id=self._state.call_id,
+            reply_ms=round(1000 * (prompt.start_s - marks["speech_end_s"])),
+            after_final_ms=round(1000 * (prompt.start_s - marks["asr_final_s"])),
+        )
 
     # -- listening and the transcript -------------------------------------------------------
     def listen(self, action: Listen) -> None:

@@ -90,6 +90,7 @@ class CallRecording:
                 command.end_s,
                 command.confidence,
                 interrupted=command.interrupted,
+                latency=command.latency,
             )
         elif command.paused:
             self.recorder.pause(command.reason)

@@ -132,6 +132,8 @@ class WriteTurn:
     confidence: float | None = None
     interrupted: bool = False
     """A bot prompt cut short by a barge-in or a hang-up (QA checks disclosures by it)."""
+    latency: Mapping[str, float] | None = None
+    """A bot reply to speech: speech end, end-of-turn decision, recognizer final, first frame."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,8 @@ class Prompt:
     start_s: float | None = None
     end_s: float | None = None
     interrupted: bool = False
+    latency: dict[str, float] | None = None
+    """When this prompt replies to speech: the reply's delay marks (see ``recordings.sidecar``)."""
 
 
 @dataclass(frozen=True)

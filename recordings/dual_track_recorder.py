@@ -58,6 +58,7 @@ from recordings.numbers import default_number_key_file, load_number_key
 from recordings.private_fs import make_private_dirs
 from recordings.recovery import clear_unfinished, mark_unfinished
 from recordings.sidecar import (
+    LATENCY_KEYS,
     SPEAKERS,
     WAV_SUFFIX,
     Direction,
@@ -221,6 +222,7 @@ class DualTrackRecorder:
         confidence: float | None = None,
         *,
         interrupted: bool = False,
+        latency: Mapping[str, float] | None = None,
     ) -> None:
         """Record who said what, when (seconds from the start of the recording).
 
@@ -235,7 +237,16 @@ class DualTrackRecorder:
             raise RecordingError(f"{where}: times must satisfy 0 <= start_s <= end_s, got {start_s}..{end_s}")
         if confidence is not None and not 0.0 <= confidence <= 1.0:
             raise RecordingError(f"{where}: confidence must be within 0..1, got {confidence}")
-        self._turns.append(Turn(speaker, text, float(start_s), float(end_s), confidence, bool(interrupted)))
+        marks = dict(latency) if latency else None
+        if marks is not None and (
+            set(marks) - set(LATENCY_KEYS) or not all(map(math.isfinite, marks.values()))
+        ):
+            raise RecordingError(
+                f"{where}: latency marks must be finite {', '.join(LATENCY_KEYS)}, got {marks}"
+            )
+        self._turns.append(
+            Turn(speaker, text, float(start_s), float(end_s), confidence, bool(interrupted), marks)
+        )
         self._checkpoint()
 
     def pause(self, reason: str = "") -> None:

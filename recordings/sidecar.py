@@ -8,9 +8,11 @@ the file and the field instead of being half-understood.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +57,10 @@ class Turn:
     interrupted: bool = False
     """The caller barged in: the prompt was stopped at ``end_s`` (its full text is kept). In the
     JSON only when true (``"interrupted": true``), which is what the QA rules read."""
+    latency: Mapping[str, float] | None = None
+    """On a bot reply to speech: when the caller stopped speaking, the end of turn was decided,
+    the recognizer's final arrived and the reply's first frame left (:data:`LATENCY_KEYS`,
+    seconds on the recording's clock), so each turn's delay is in the record."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,13 +70,25 @@ class Turn:
             "end_s": _round(self.end_s),
             "confidence": self.confidence,
             **({"interrupted": True} if self.interrupted else {}),
+            **({"latency": {k: _round(v) for k, v in self.latency.items()}} if self.latency else {}),
         }
 
     def describe(self) -> str:
-        """One line of a transcript: ``[  39.93 -   42.93]    bot: text (0.91) [interrupted]``."""
+        """One line of a transcript: ``[  39.93 -   42.93]    bot: text (0.91) [interrupted]``,
+        a reply with its delay: ``[reply 412 ms: end of turn +300, recognizer +40, audio +72]``."""
         conf = "" if self.confidence is None else f" ({self.confidence:.2f})"
         cut = " [interrupted]" if self.interrupted else ""
-        return f"[{self.start_s:7.2f} - {self.end_s:7.2f}] {self.speaker:>6}: {self.text}{conf}{cut}"
+        head = f"[{self.start_s:7.2f} - {self.end_s:7.2f}] {self.speaker:>6}"
+        return f"{head}: {self.text}{conf}{cut}{self._delay()}"
+
+    def _delay(self) -> str:
+        marks = self.latency or {}
+        if not all(key in marks for key in LATENCY_KEYS):
+            return ""
+        points = [marks[key] for key in LATENCY_KEYS]
+        steps = [round(1000 * (b - a)) for a, b in itertools.pairwise(points)]
+        total = round(1000 * (points[-1] - points[0]))
+        return f" [reply {total} ms: end of turn +{steps[0]}, recognizer +{steps[1]}, audio +{steps[2]}]"
 
 
 @dataclass(frozen=True)
@@ -153,6 +171,20 @@ def iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise RecordingError(f"timestamp {moment!r} has no time zone; pass an aware datetime (UTC)")
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+LATENCY_KEYS = ("speech_end_s", "decided_s", "asr_final_s", "reply_start_s")
+
+
+def _latency(turn: _Fields) -> dict[str, float] | None:
+    raw = turn.get("latency", dict, optional=True)
+    if raw is None:
+        return None
+    marks = _Fields(turn.path, raw, turn.name("latency"))
+    unknown = sorted(set(raw) - set(LATENCY_KEYS))
+    if unknown:
+        raise marks.fail(unknown[0], f"is not one of {', '.join(LATENCY_KEYS)}")
+    return {key: marks.number(key) for key in LATENCY_KEYS if key in raw}
 
 
 def _round(value: float | None) -> float | None:
@@ -283,6 +315,7 @@ def _parse(path: Path, raw: Any) -> Sidecar:
                 end_s=t.number("end_s"),
                 confidence=t.optional_number("confidence"),
                 interrupted=bool(t.get("interrupted", bool, optional=True)),
+                latency=_latency(t),
             )
         )
     pauses = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from config.settings import MediaSettings
@@ -11,6 +12,7 @@ from flows import FlowSession
 from flows.model import Flow
 from ivr.call_core import HANGUP_GRACE_S, CallCore
 from ivr.call_vocabulary import (
+    AsrResults,
     Connected,
     DigitReceived,
     FarEndGone,
@@ -27,7 +29,9 @@ from ivr.call_vocabulary import (
 )
 from ivr.machine_screening import MachineScreening
 from media.amd import AmdConfig, Verdict
-from media.pipeline import AsrFinish, CallMediaPipeline
+from media.asr.base import FinalResult
+from media.pipeline import AsrFinal, AsrFinish, CallMediaPipeline
+from recordings.sidecar import LATENCY_KEYS
 from tests.unit.ivr.call_replay import SPEECH, T0, WALL_OFFSET, LoudnessVad, SimulatedCall, load_test_flow
 from tests.unit.ivr.call_replay import tone as tone_frame
 
@@ -340,3 +344,28 @@ def test_a_steady_tone_is_a_no_match_never_an_intent(flow: Flow) -> None:
     ), "the recognizer never got to finish the tone"
     assert call.prompts()[asked:] == ["Sorry, I didn't understand.", "Balance or card?"], "a no-match"
     assert call.turns("caller") == []
+
+
+def test_a_reply_to_speech_carries_its_delay_marks_in_order(flow: Flow) -> None:
+    call = SimulatedCall.start(flow)
+    call.until_quiet()
+    started = call.core.caller_position_s
+    noise = np.random.default_rng(7).normal(0, 6000, (25, 160)).clip(-32768, 32767).astype("<i2")
+    for frame in noise:  # half a second of loud noise: speech to the VAD, not a steady tone
+        call.tick(caller=frame.tobytes())
+    ended = call.core.caller_position_s
+    for _ in range(60):  # silence until the end of the turn is decided
+        call.tick()
+        if any(isinstance(item, AsrFinish) for command in call.asr_work for item in command.work):
+            break
+    decided = call.core.caller_position_s
+    call.tick(2)  # the recognizer takes two ticks
+    call.feed(AsrResults([AsrFinal(FinalResult("lost card", 0.9, in_grammar=True), started, ended)]))
+    call.until_quiet()
+    reply = call.turns("bot")[-1]
+    assert reply.text == "Important notice about your card." and reply.latency is not None
+    marks = [reply.latency[key] for key in LATENCY_KEYS]
+    assert marks == sorted(marks)
+    assert marks[0] == pytest.approx(ended) and marks[1] == pytest.approx(decided)
+    assert marks[3] == pytest.approx(reply.start_s)
+    assert call.turns("bot")[0].latency is None  # the greeting answers nobody

@@ -233,3 +233,21 @@ def test_interrupted_in_a_sidecar_must_be_true_or_false(tmp_path: Path) -> None:
     info.sidecar_path.write_text(json.dumps(raw))
     with pytest.raises(RecordingError, match=r"turns\[0\]\.interrupted: expected"):
         read_sidecar(info.sidecar_path)
+
+
+def test_a_replys_delay_marks_are_kept_and_shown(tmp_path: Path) -> None:
+    rec = DualTrackRecorder(tmp_path, "call-l", metadata())
+    marks = {"speech_end_s": 1.0, "decided_s": 1.3, "asr_final_s": 1.34, "reply_start_s": 1.412}
+    rec.add_turn("caller", "balance", 0.4, 1.0, 0.9)
+    rec.add_turn("bot", "Your balance is ten dollars.", 1.412, 2.5, latency=marks)
+    with pytest.raises(RecordingError, match="latency marks"):
+        rec.add_turn("bot", "x", 3.0, 3.1, latency={"typo_s": 1.0})
+    info = rec.close(T0 + timedelta(seconds=3))
+    reply = read_sidecar(info.sidecar_path).turns[1]
+    assert reply.latency == marks
+    assert reply.describe().endswith("[reply 412 ms: end of turn +300, recognizer +40, audio +72]")
+    raw = json.loads(info.sidecar_path.read_text())
+    raw["turns"][1]["latency"]["typo_s"] = 1.0
+    info.sidecar_path.write_text(json.dumps(raw))
+    with pytest.raises(RecordingError, match=r"turns\[1\]\.latency\.typo_s"):
+        read_sidecar(info.sidecar_path)
