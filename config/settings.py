@@ -21,6 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import ConfigError
+from config.setting_rules import (
+    CHOICES,
+    ENV_ONLY,
+    LIST_CHOICES,
+    MAY_BE_EMPTY,
+    NETWORK_LISTS,
+    RANGES,
+    SECRETS,
+)
 from config.settings_sources import EnvText, env_yaml, get_nested, read_yaml, set_nested, short_repr
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +126,7 @@ class MqttSettings:
 class DialerSettings:
     trunk_uri: str = "sip:{number}@127.0.0.1:5080"
     trunk_username: str = ""
-    trunk_password: str = ""
+    trunk_password: str = field(default="", repr=False)
     ring_timeout_s: float = 30.0
     max_concurrent_calls: int = 10
     calls_per_second: float = 2.0
@@ -126,6 +135,8 @@ class DialerSettings:
     machine_message: str = (
         "Hello, this is an automated call about your recent request. We will try you again later. Goodbye."
     )
+    amd: dict[str, int | bool] = field(default_factory=dict)
+    """Answering-machine detection timings (``media.amd.AmdConfig`` names them; checked at start)."""
     trunk_lines: int = 0
     expected_call_s: float = 180.0
 
@@ -195,54 +206,6 @@ class Settings:
         return resolve_project_path(self.flow.path)
 
 
-_CHOICES: dict[tuple[str, ...], tuple[str, ...]] = {
-    ("log_level",): ("debug", "info", "warning", "error"),
-    ("media", "asr_engine"): ("pocketsphinx", "vosk"),
-    ("mqtt", "on_unreachable"): ("buffer", "fail"),
-}
-_SECRETS = {("mqtt", "password"), ("dialer", "trunk_password"), ("intake", "token")}
-_ENV_ONLY = {
-    ("mqtt", "password"): "set IVR_MQTT__PASSWORD or mqtt.password_file instead",
-    ("intake", "token"): "set IVR_INTAKE__TOKEN or intake.token_file (mode 0600) instead",
-}
-_LIST_CHOICES: dict[tuple[str, ...], tuple[str, ...]] = {
-    ("sip", "transports"): ("udp", "tcp"),
-    ("sip", "codecs"): ("PCMU", "PCMA"),
-}
-_MAY_BE_EMPTY = {("sip", "allowed_networks"), ("sip", "media_networks")}
-_NETWORK_LISTS = _MAY_BE_EMPTY
-_RANGES: dict[tuple[str, ...], tuple[float, float]] = {
-    ("sip", "port"): (0, 65535),
-    ("sip", "rtp_port_start"): (1024, 65535),
-    ("sip", "max_concurrent_calls"): (1, 500),
-    ("sip", "engine_call_limit"): (1, 500),
-    ("sip", "max_pending_invites"): (1, 1000),
-    ("sip", "invites_per_source_per_s"): (0.1, 10000),
-    ("sip", "invite_burst_per_source"): (1, 100000),
-    ("sip", "retry_after_s"): (1, 3600),
-    ("sip", "drain_timeout_s"): (0, 604800),
-    ("media", "vad_aggressiveness"): (0, 3),
-    ("media", "speech_workers"): (-1, 64),
-    ("media", "pre_roll_ms"): (0, 980),
-    ("media", "barge_in_min_speech_ms"): (20, 2000),
-    ("media", "barge_in_echo_margin_db"): (0, 40),
-    ("media", "end_silence_ms"): (60, 5000),
-    ("mqtt", "port"): (1, 65535),
-    ("database", "statement_timeout_s"): (0, 86400),
-    ("database", "lock_timeout_s"): (0.1, 3600),
-    ("dialer", "calls_per_second"): (0.01, 1000),
-    ("dialer", "max_concurrent_calls"): (1, 10000),
-    ("dialer", "sip_port"): (0, 65535),
-    ("dialer", "trunk_lines"): (0, 10000),
-    ("dialer", "expected_call_s"): (0, 86400),
-    ("transfer", "ring_timeout_s"): (1, 600),
-    ("intake", "http_port"): (0, 65535),
-    ("intake", "max_body_bytes"): (256, 1_048_576),
-    ("intake", "requests_per_s"): (0.1, 10000),
-    ("intake", "burst"): (1, 100000),
-}
-
-
 def resolve_project_path(path: str) -> Path:
     """A relative path is taken from the working directory, else from the project root."""
     p = Path(path).expanduser()
@@ -280,7 +243,7 @@ def load_settings(
             keys = tuple(dotted.split("."))
             set_nested(raw, keys, value)
             origins[keys] = "command line"
-    for key, advice in _ENV_ONLY.items():
+    for key, advice in ENV_ONLY.items():
         where = origins.get(key, source)
         if get_nested(raw, key) not in (None, "") and not where.startswith("environment variable"):
             raise ConfigError(f"{where}: {'.'.join(key)}: a secret is not kept in a config file; {advice}")
@@ -319,7 +282,7 @@ def _build(
 
 def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
     dotted = ".".join(key)
-    shown = "a value that is not shown (a secret)" if key in _SECRETS else short_repr(value)
+    shown = "a value that is not shown (a secret)" if key in SECRETS else short_repr(value)
     value = str(value) if hint is str and isinstance(value, EnvText) else env_yaml(value, where)
 
     def fail(expected: str) -> ConfigError:
@@ -331,6 +294,11 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
             raise fail("a mapping of names to values")
         if typing.get_args(hint)[1:] == (int,):
             return {str(name): _coerce(item, int, (*key, str(name)), where) for name, item in value.items()}
+        if typing.get_args(hint)[1:] == (int | bool,):  # checked by its consumer, e.g. AmdConfig
+            return {
+                str(name): _coerce(item, bool if isinstance(item, bool) else int, (*key, str(name)), where)
+                for name, item in value.items()
+            }
         out: dict[str, str] = {}
         for name, item in value.items():
             if not isinstance(item, str) or not item.strip():
@@ -344,13 +312,13 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
         if not isinstance(items, list | tuple):
             raise fail("a list")
         result = tuple(str(item).strip() for item in items)
-        allowed = _LIST_CHOICES.get(key)
+        allowed = LIST_CHOICES.get(key)
         for item in result:
             if allowed and item not in allowed:
                 raise ConfigError(f"{where}: {dotted}: {short_repr(item)} is not one of {', '.join(allowed)}")
-        if not result and key not in _MAY_BE_EMPTY:
+        if not result and key not in MAY_BE_EMPTY:
             raise fail("a non-empty list")
-        if key in _NETWORK_LISTS:
+        if key in NETWORK_LISTS:
             for item in result:
                 try:
                     ipaddress.ip_network(item, strict=False)
@@ -377,7 +345,7 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
             raise fail("an integer")
         if not math.isfinite(number):
             raise fail("a finite number")
-        low, high = _RANGES.get(key, (0, float("inf")))
+        low, high = RANGES.get(key, (0, float("inf")))
         if not low <= number <= high:
             raise ConfigError(f"{where}: {dotted}: {short_repr(number)} is outside {low:g}..{high:g}")
         return number
@@ -390,7 +358,7 @@ def _coerce(value: Any, hint: Any, key: tuple[str, ...], where: str) -> Any:
         control = next((ch for ch in text if ch < " " and ch != "\t"), None)
         if control is not None:
             raise ConfigError(f"{where}: {dotted}: contains the control character U+{ord(control):04X}")
-        allowed = _CHOICES.get(key)
+        allowed = CHOICES.get(key)
         if allowed and text not in allowed:
             raise ConfigError(f"{where}: {dotted}: {short_repr(text)} is not one of {', '.join(allowed)}")
         return text

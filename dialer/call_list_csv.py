@@ -165,7 +165,5 @@ def _write_rejects(
     with target.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["row", "field", "reason", *header])
-        writer.writerows(
-            [r.row, r.field, r.reason, *map(printable, values.get(r.row, ()))] for r in rejects
-        )
+        writer.writerows([r.row, r.field, r.reason, *map(printable, values.get(r.row, ()))] for r in rejects)
     return target

@@ -1,8 +1,11 @@
 """The do-not-call list: numbers no campaign may dial.
 
-Adding a number marks every contact with that number (in every campaign) so the store never
-leases it again; a call already in progress is not cut. Removing a number unmarks them. Each
-change leaves a ``contact_events`` row so the audit trail shows why a contact was skipped.
+Adding a number marks every contact with that number (in every campaign): one not called yet
+(or leased, about to be) ends with outcome ``do_not_call`` at that moment, so it is never
+dialled and never reported expired; a call already in progress is not cut, and its contact
+ends ``do_not_call`` unless the call itself decided otherwise. Removing a number unmarks the
+contacts that are not final. Each change leaves a ``contact_events`` row so the audit trail
+shows why a contact was skipped.
 Numbers are stored in E.164; national numbers need a region (``--region``).
 """
 
@@ -18,8 +21,9 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from dialer.call_list_csv import ImportFileError, Reject, read_rows
+from dialer.contact_rows import mark_do_not_call
 from dialer.db import DialerDataError
-from dialer.models import Contact, ContactEvent, DncEntry, EventKind
+from dialer.models import Contact, ContactEvent, ContactState, DncEntry, EventKind
 
 
 @dataclass(frozen=True)
@@ -116,13 +120,30 @@ def import_file(engine: Engine, path: Path, now: datetime, region: str = "") -> 
 
 
 def _mark(session: Session, phone: str, dnc: bool, detail: str, now: datetime) -> int:
-    ids = list(session.scalars(select(Contact.id).where(Contact.phone == phone, Contact.dnc.is_(not dnc))))
+    """Listing: every contact with ``phone`` is marked, and those not yet called or about to be
+    ends ``do_not_call`` at once (a live call is not cut). Unlisting: contacts that are not final
+    may be called again; a contact that already ended ``do_not_call`` stays so."""
+    if dnc:
+        query = select(Contact).where(Contact.phone == phone, Contact.dnc.is_(False))
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()  # a worker's check before its INVITE waits, or we do
+        contacts = list(session.scalars(query))
+        for contact in contacts:
+            mark_do_not_call(session, contact, now, detail)
+        return len(contacts)
+    ids = list(
+        session.scalars(
+            select(Contact.id).where(
+                Contact.phone == phone, Contact.dnc.is_(True), Contact.state != ContactState.DONE
+            )
+        )
+    )
     if not ids:
         return 0
-    session.execute(update(Contact).where(Contact.id.in_(ids)).values(dnc=dnc))
-    kind = EventKind.DNC_MARKED if dnc else EventKind.DNC_CLEARED
+    session.execute(update(Contact).where(Contact.id.in_(ids)).values(dnc=False))
     session.execute(
-        insert(ContactEvent), [{"contact_id": i, "at": now, "kind": kind, "detail": detail} for i in ids]
+        insert(ContactEvent),
+        [{"contact_id": i, "at": now, "kind": EventKind.DNC_CLEARED, "detail": detail} for i in ids],
     )
     return len(ids)
 

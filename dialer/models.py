@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -42,6 +44,8 @@ __all__ = [
     "DncEntry",
     "EventKind",
     "MachinePolicy",
+    "TrunkLine",
+    "TrunkRate",
 ]
 
 NAMING_CONVENTION = {
@@ -193,6 +197,19 @@ class Attempt(Base):
     flow_outcome: Mapped[str | None] = mapped_column(String(64), default=None)
     worker: Mapped[str] = mapped_column(String(128))
     recording_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # The real call events (``started_at`` is when this row was written, before any dialling):
+    # when the INVITE left (None: never dialled, e.g. cancelled by the check at dial time),
+    # when the callee answered (200 OK) and when the flow's first prompt started.
+    invite_at: Mapped[datetime | None] = mapped_column(default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    flow_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Why the attempt ended as it did when the result alone does not say (e.g. why cancelled).
+    detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The recognized words (and their confidence) of the answer that decided the flow outcome.
+    decision_text: Mapped[str | None] = mapped_column(String(500), default=None)
+    decision_confidence: Mapped[float | None] = mapped_column(Float, default=None)
+    # The call started before the contact's deadline but ended after it.
+    ended_after_deadline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ContactEvent(Base):
@@ -215,3 +232,31 @@ class DncEntry(Base):
     phone: Mapped[str] = mapped_column(String(20), primary_key=True)
     reason: Mapped[str] = mapped_column(String(200), default="")
     added_at: Mapped[datetime]
+
+
+class TrunkLine(Base):
+    """One of a trunk's lines: held by one call of one dialer process at a time.
+
+    A trunk with N lines has rows 0..N-1; a call takes a free (or expired) row before its
+    contact is leased and gives it back when it ends, so every dialer process on this database
+    together keeps to N live calls. A process that dies stops renewing and its lines expire.
+    """
+
+    __tablename__ = "trunk_lines"
+
+    trunk: Mapped[str] = mapped_column(String(200), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(200), default=None)
+    contact_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    taken_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TrunkRate(Base):
+    """A trunk's calls-per-second budget shared by every dialer process (a GCRA: the next
+    call may start once ``allowed_at`` less the burst allowance has come)."""
+
+    __tablename__ = "trunk_rates"
+
+    trunk: Mapped[str] = mapped_column(String(200), primary_key=True)
+    allowed_at: Mapped[datetime | None] = mapped_column(default=None)

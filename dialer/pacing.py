@@ -69,8 +69,9 @@ class Pacer:
 
     def set_limits(self, max_concurrent: int, calls_per_second: float, burst: float | None = None) -> None:
         """Change limits live (a campaign edit); tokens already earned are kept up to the burst."""
-        self._limits = PacingLimits(max_concurrent, calls_per_second,
-                                    self._limits.burst if burst is None else burst)
+        self._limits = PacingLimits(
+            max_concurrent, calls_per_second, self._limits.burst if burst is None else burst
+        )
         self._tokens = min(self._tokens, self._limits.burst)
 
     def try_acquire(self, now: float) -> bool:

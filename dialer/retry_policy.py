@@ -67,18 +67,20 @@ class Final:
 Decision = RetryAt | Final
 
 _MIN = timedelta(minutes=1)
-DEFAULT_RULES: Mapping[CallResult, RetryRule] = MappingProxyType({
-    CallResult.ANSWERED: RetryRule(None, final_outcome=Outcome.ANSWERED),
-    CallResult.ANSWERED_HUMAN: RetryRule(None, final_outcome=Outcome.ANSWERED),
-    CallResult.ANSWERED_MACHINE: RetryRule(60 * _MIN),
-    CallResult.BUSY: RetryRule(5 * _MIN),
-    CallResult.NO_ANSWER: RetryRule(30 * _MIN),
-    CallResult.NETWORK_FAILURE: RetryRule(2 * _MIN),
-    CallResult.REJECTED: RetryRule(60 * _MIN, max_attempts=2, final_outcome=Outcome.REJECTED),
-    CallResult.INVALID_NUMBER: RetryRule(None, final_outcome=Outcome.INVALID_NUMBER),
-    # We hung up ourselves (pause, shutdown): try again as soon as allowed.
-    CallResult.CANCELLED: RetryRule(timedelta(0)),
-})
+DEFAULT_RULES: Mapping[CallResult, RetryRule] = MappingProxyType(
+    {
+        CallResult.ANSWERED: RetryRule(None, final_outcome=Outcome.ANSWERED),
+        CallResult.ANSWERED_HUMAN: RetryRule(None, final_outcome=Outcome.ANSWERED),
+        CallResult.ANSWERED_MACHINE: RetryRule(60 * _MIN),
+        CallResult.BUSY: RetryRule(5 * _MIN),
+        CallResult.NO_ANSWER: RetryRule(30 * _MIN),
+        CallResult.NETWORK_FAILURE: RetryRule(2 * _MIN),
+        CallResult.REJECTED: RetryRule(60 * _MIN, max_attempts=2, final_outcome=Outcome.REJECTED),
+        CallResult.INVALID_NUMBER: RetryRule(None, final_outcome=Outcome.INVALID_NUMBER),
+        # We hung up ourselves (pause, shutdown): try again as soon as allowed.
+        CallResult.CANCELLED: RetryRule(timedelta(0)),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,10 @@ class RetryPolicy:
     def follows_flow_outcome(self, result: CallResult, flow_outcome: str | None) -> bool:
         """True when this attempt is judged by its flow outcome (a retried outcome or a call-back
         request), so ``same_result_count`` counts attempts with that outcome, not that result."""
-        return result.reached_person and bool(flow_outcome) and (
-            flow_outcome in self.outcome_rules or flow_outcome == self.callback_outcome
+        return (
+            result.reached_person
+            and bool(flow_outcome)
+            and (flow_outcome in self.outcome_rules or flow_outcome == self.callback_outcome)
         )
 
     def decide(
@@ -154,12 +158,19 @@ class RetryPolicy:
         if result.reached_person and flow_outcome == self.callback_outcome and requested_at is not None:
             require_aware(requested_at, "requested call-back time")
             if same_result_count > self.max_callback_requests:
-                return Final(Outcome.ANSWERED, f"{same_result_count} call-backs requested, "
-                                               f"{self.max_callback_requests} are honoured")
+                return Final(
+                    Outcome.ANSWERED,
+                    f"{same_result_count} call-backs requested, {self.max_callback_requests} are honoured",
+                )
             asked = requested_at.isoformat()
-            return self._schedule(allowed(max(requested_at, now + self.min_delay)), now,
-                                  shortest=self.min_delay, deadline=deadline, allowed=allowed,
-                                  reason=f"call-back requested for {asked}")
+            return self._schedule(
+                allowed(max(requested_at, now + self.min_delay)),
+                now,
+                shortest=self.min_delay,
+                deadline=deadline,
+                allowed=allowed,
+                reason=f"call-back requested for {asked}",
+            )
         rule = self.rules[result]
         label = result.value
         if result.reached_person and flow_outcome and flow_outcome in self.outcome_rules:
@@ -173,9 +184,15 @@ class RetryPolicy:
         if attempts >= self.max_attempts:
             return Final(Outcome.MAX_ATTEMPTS, f"{attempts} of {self.max_attempts} attempts made")
         delay = rule.delay * rule.backoff ** (same_result_count - 1)
-        return self._schedule(allowed(now + delay), now, shortest=min(self.min_delay, delay),
-                              deadline=deadline, allowed=allowed, reason=f"{label}: retry after {delay}",
-                              label=label)
+        return self._schedule(
+            allowed(now + delay),
+            now,
+            shortest=min(self.min_delay, delay),
+            deadline=deadline,
+            allowed=allowed,
+            reason=f"{label}: retry after {delay}",
+            label=label,
+        )
 
     def _schedule(
         self,
@@ -230,9 +247,11 @@ class RetryPolicy:
                 rules[result] = _rule(value, result, rules[result], path)
             else:
                 names = ", ".join(r.value for r in CallResult)
-                raise PolicyError(f"{path}: unknown key (expected max_attempts, min_delay, "
-                                  f"deadline_margin, message_left_final, outcomes, "
-                                  f"max_callback_requests or one of {names})")
+                raise PolicyError(
+                    f"{path}: unknown key (expected max_attempts, min_delay, "
+                    f"deadline_margin, message_left_final, outcomes, "
+                    f"max_callback_requests or one of {names})"
+                )
         return cls(rules=MappingProxyType(rules), **kwargs)
 
 
@@ -278,8 +297,9 @@ def _rule(value: Any, result: CallResult, default: RetryRule, where: str) -> Ret
     if isinstance(value, str) and value.strip().lower() == "final":
         return RetryRule(None, final_outcome=_FINAL_OUTCOME.get(result, Outcome.UNREACHED))
     if not isinstance(value, Mapping):
-        return RetryRule(parse_duration(value, where), default.max_attempts, default.final_outcome,
-                         default.backoff)
+        return RetryRule(
+            parse_duration(value, where), default.max_attempts, default.final_outcome, default.backoff
+        )
     unknown = set(value) - {"delay", "max_attempts", "backoff"}
     if unknown:
         first = sorted(unknown)[0]
@@ -287,8 +307,11 @@ def _rule(value: Any, result: CallResult, default: RetryRule, where: str) -> Ret
     delay = default.delay
     if "delay" in value:
         delay = parse_duration(value["delay"], f"{where}.delay")
-    max_attempts = _positive_int(value["max_attempts"], f"{where}.max_attempts") \
-        if value.get("max_attempts") is not None else default.max_attempts
+    max_attempts = (
+        _positive_int(value["max_attempts"], f"{where}.max_attempts")
+        if value.get("max_attempts") is not None
+        else default.max_attempts
+    )
     backoff = value.get("backoff", default.backoff)
     if isinstance(backoff, bool) or not isinstance(backoff, int | float) or backoff < 1:
         raise PolicyError(f"{where}.backoff: expected a number of at least 1, got {backoff!r}")

@@ -7,15 +7,19 @@ candidates with SQL in the same order as :func:`order_key` and checks each with
 
 A contact's window is ``[window_start, window_end)``: for a compliance callback it opens at
 the cooling-off end and closes ``callback_window`` (24 h) later (:meth:`CampaignPolicy.window_for`);
-for retention it is the campaign's dates. An attempt may start only inside the window, inside
-the callee's calling hours, on or after ``next_attempt_at``, with attempts left, never on the
-do-not-call list. A contact still unreached when its window closes is :func:`expired`.
+for retention it is the campaign's dates. An attempt may start only inside the window and at
+least ``retry.deadline_margin`` before it closes (:func:`last_start`), inside the callee's
+calling hours, on or after ``next_attempt_at``, with attempts left, never on the do-not-call
+list. A contact still unreached when no attempt may start any more is :func:`expired`.
+
+The rules are checked when a contact is leased and again, by :func:`dial_check`, the moment
+before its INVITE leaves (leasing, starting the SIP endpoint or waiting for a line take time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -156,6 +160,14 @@ def deadline(contact: ContactSlot, policy: CampaignPolicy) -> datetime | None:
     return min(ends) if ends else None
 
 
+def last_start(contact: ContactSlot, policy: CampaignPolicy) -> datetime | None:
+    """The last moment a call may start: the deadline less ``retry.deadline_margin`` (the
+    time a call needs), so a call started in time also ends in time and a contact nobody
+    reached is reported expired at least the margin before its deadline. None: no deadline."""
+    end = deadline(contact, policy)
+    return None if end is None else end - policy.retry.deadline_margin
+
+
 def is_dialable(contact: ContactSlot, policy: CampaignPolicy, now: datetime) -> Eligibility:
     """Check every rule, cheapest and most final first."""
     require_aware(now, "scheduling time")
@@ -165,7 +177,7 @@ def is_dialable(contact: ContactSlot, policy: CampaignPolicy, now: datetime) -> 
         return Eligibility(False, Reason.DO_NOT_CALL)
     if contact.attempts >= policy.retry.max_attempts:
         return Eligibility(False, Reason.NO_ATTEMPTS_LEFT)
-    end = deadline(contact, policy)
+    end = last_start(contact, policy)
     if end is not None and now >= end:
         return Eligibility(False, Reason.EXPIRED)
     due = _earliest_start(contact, policy)
@@ -175,6 +187,40 @@ def is_dialable(contact: ContactSlot, policy: CampaignPolicy, now: datetime) -> 
     if not policy.hours.is_open(now, contact.tz):
         return Eligibility(False, Reason.OUTSIDE_CALLING_HOURS, _next_open_before(contact, policy, now, end))
     return Eligibility(True, Reason.OK, now)
+
+
+def dial_check(
+    contact: ContactSlot, policy: CampaignPolicy, now: datetime, guard: timedelta = timedelta(0)
+) -> Eligibility:
+    """The check right before an INVITE leaves: every rule of :func:`is_dialable` at ``now``
+    (the contact may be leased or marked in a call by the worker about to dial it), and still
+    so ``guard`` later, the time the INVITE may take to leave: calling hours must not close and
+    the last start must not pass within it. ``not_before`` says when to try again (None: never).
+    """
+    require_aware(now, "dial time")
+    if guard < timedelta(0):
+        raise PolicyError(f"dial check guard {guard} is negative")
+    if contact.state in (ContactState.LEASED, ContactState.IN_CALL):
+        contact = replace(contact, state=ContactState.PENDING)
+    verdict = is_dialable(contact, policy, now)
+    if not verdict.ok:
+        return verdict
+    cutoff = last_start(contact, policy)
+    if cutoff is not None and now + guard >= cutoff:
+        return Eligibility(False, Reason.EXPIRED)
+    if not policy.hours.is_open(now + guard, contact.tz):
+        return Eligibility(
+            False, Reason.OUTSIDE_CALLING_HOURS, _next_open_before(contact, policy, now + guard, cutoff)
+        )
+    return verdict
+
+
+def margin_shortfall(policy: CampaignPolicy, expected_call: timedelta) -> timedelta | None:
+    """How much ``retry.deadline_margin`` falls short of a call's expected length (ring time
+    plus the flow's conversation), or None when it is long enough. A shorter margin lets calls
+    that started in time run past the deadline."""
+    short = expected_call - policy.retry.deadline_margin
+    return short if short > timedelta(0) else None
 
 
 def next_action_time(contact: ContactSlot, policy: CampaignPolicy, now: datetime) -> datetime | None:
@@ -187,13 +233,14 @@ def next_action_time(contact: ContactSlot, policy: CampaignPolicy, now: datetime
 def expired(contact: ContactSlot, now: datetime, policy: CampaignPolicy | None = None) -> bool:
     """True if the contact is still unreached (not done) and its deadline has passed.
 
-    With ``policy`` the campaign's end counts too, and so does a deadline that can no longer
-    be met because the callee's calling hours do not open before it.
+    With ``policy`` the campaign's end counts too, the deadline is the last start
+    (:func:`last_start`, the margin before it), and a deadline that can no longer be met
+    because the callee's calling hours do not open before it counts as passed.
     """
     require_aware(now, "expiry check time")
     if contact.state == ContactState.DONE:
         return False
-    end = contact.window_end if policy is None else deadline(contact, policy)
+    end = contact.window_end if policy is None else last_start(contact, policy)
     if end is not None and now >= end:
         return True
     if policy is None or contact.state != ContactState.PENDING or end is None:
@@ -202,8 +249,9 @@ def expired(contact: ContactSlot, now: datetime, policy: CampaignPolicy | None =
     return _next_open_before(contact, policy, start, end) is None
 
 
-def at_risk(contact: ContactSlot, policy: CampaignPolicy, now: datetime,
-            horizon: timedelta = timedelta(hours=2)) -> bool:
+def at_risk(
+    contact: ContactSlot, policy: CampaignPolicy, now: datetime, horizon: timedelta = timedelta(hours=2)
+) -> bool:
     """Still open but its deadline is within ``horizon``: someone should watch it."""
     if contact.state == ContactState.DONE or contact.dnc:
         return False
@@ -235,8 +283,9 @@ def _earliest_start(contact: ContactSlot, policy: CampaignPolicy) -> datetime | 
     return max(starts) if starts else None
 
 
-def _next_open_before(contact: ContactSlot, policy: CampaignPolicy, at: datetime,
-                      end: datetime | None) -> datetime | None:
+def _next_open_before(
+    contact: ContactSlot, policy: CampaignPolicy, at: datetime, end: datetime | None
+) -> datetime | None:
     """The first calling-hours instant at or after ``at`` and before ``end``, else None."""
     return policy.hours.next_open_before(at, zone(contact.tz), end)
 
@@ -248,8 +297,9 @@ def _instant(value: Any, where: str) -> datetime:
         try:
             moment = datetime.fromisoformat(str(value))
         except ValueError:
-            raise PolicyError(f"{where}: {value!r} is not an ISO 8601 time like 2025-06-01T09:00:00+08:00") \
-                from None
+            raise PolicyError(
+                f"{where}: {value!r} is not an ISO 8601 time like 2025-06-01T09:00:00+08:00"
+            ) from None
     if moment.tzinfo is None:
         raise PolicyError(f"{where}: {value!r} has no UTC offset; write it like 2025-06-01T09:00:00+08:00")
     return moment

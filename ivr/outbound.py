@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from config.logs import log_event, mask_number
 from config.settings import Settings
@@ -21,15 +21,18 @@ from ivr.machine_screening import MachineScreening
 from ivr.sip_events import CallOffered
 from ivr.sip_status import classify_sip_status
 from media.amd import AmdConfig, Verdict
+from recordings.errors import SidecarError
+from recordings.sidecar import read_sidecar
 
 _log = logging.getLogger("ivr.outbound")
 _SHUTDOWN_GRACE_S = 8.0
 
 
 class SipCallPlacer:
-    """Implements :class:`dialer.worker.CallPlacer`.
+    """Implements :class:`dialer.worker.CallPlacer`; checks the rules right before each INVITE
+    (``request.ready_to_dial``) and reports the real call events (INVITE, answer, first prompt).
 
-    Standalone (``dial``), it starts its own SIP agent on first use, bound to
+    Standalone (``dial``), it starts its own SIP agent in :meth:`start` (or on first use), bound to
     ``sip.bind_address`` on ``dialer.sip_port`` (0: a free port; ``sip.port`` is ``serve``'s).
     Either way, when every line is taken it waits for one (:meth:`CallHub.wait_for_slot`)
     rather than fail the attempt. Given a running ``hub`` (``serve --dial``), it
@@ -45,13 +48,16 @@ class SipCallPlacer:
         hub: CallHub | None = None,
     ) -> None:
         self.settings = settings
-        self.amd = amd or AmdConfig()
+        self.amd = amd or AmdConfig.from_config(settings.dialer.amd, "dialer.amd")
         self._hub = hub
         self._services = hub.services if hub is not None else None
         self._owns_hub = hub is None
         self._credentials_set = False
         self._flows: dict[str, FlowRepository] = {}
         self._start_lock = asyncio.Lock()
+
+    checks_before_invite = True
+    """This placer awaits ``request.ready_to_dial()`` right before the INVITE itself."""
 
     async def _started(self) -> tuple[CallHub, CallServices]:
         async with self._start_lock:
@@ -81,16 +87,25 @@ class SipCallPlacer:
             self._flows[path] = repository
         return await asyncio.to_thread(repository.current)
 
+    async def start(self) -> None:
+        """Start the SIP endpoint and the speech services now, before the dialer leases any
+        contact (``dial`` awaits this first): a call's checks are not delayed by start-up."""
+        await self._started()
+
     async def place(self, request: CallRequest) -> CallReport:
+        started = datetime.now(UTC)
         hub, services = await self._started()
         flow = await self._flow(services, request.flow)
         message = self.settings.dialer.machine_message if request.machine_policy == "leave_message" else ""
         screening = MachineScreening(self.amd, message)
-        variables = {"contact": dict(request.variables), "campaign": {"name": request.campaign}}
+        campaign = {"name": request.campaign, "contact_id": str(request.contact_id)}
+        variables = {"contact": dict(request.variables), "campaign": campaign}
+        offered: list[CallOffered] = []
 
-        def new_session(offered: CallOffered) -> CallSession:
+        def new_session(event: CallOffered) -> CallSession:
+            offered.append(event)  # the INVITE left: pjsua accepted the call
             return CallSession(
-                offered,
+                event,
                 services,
                 hub.agent,
                 hub.wall_offset,
@@ -101,7 +116,10 @@ class SipCallPlacer:
             )
 
         await hub.wait_for_slot()
-        started = datetime.now(UTC)
+        # The rules are checked again now, right before the INVITE; nothing awaits between the
+        # check and hub.place, so nothing can change in between on this side.
+        if request.ready_to_dial is not None and not await request.ready_to_dial():
+            return _not_dialled(started, "the check before the INVITE refused it")
         log_event(
             "outbound.dialing",
             logger=_log,
@@ -115,18 +133,45 @@ class SipCallPlacer:
             log_event(
                 "outbound.not_placed", logging.WARNING, _log, contact_id=request.contact_id, reason=str(exc)
             )
-            return CallReport(CallResult.NETWORK_FAILURE, started, datetime.now(UTC))
-        return self._report(session, started)
+            if not offered:  # no INVITE left (shutting down, no free line, pjsua refused it)
+                return _not_dialled(started, str(exc))
+            invite_at = _wall(offered[0].at, hub.wall_offset)
+            return CallReport(
+                CallResult.NETWORK_FAILURE, started, datetime.now(UTC), invite_at=invite_at, detail=str(exc)
+            )
+        report = self._report(session, started, _wall(offered[0].at, hub.wall_offset) if offered else None)
+        if session.recording is None:
+            return report
+        return await asyncio.to_thread(_with_sidecar, report, session)
 
-    @staticmethod
-    def _report(session: CallSession, started: datetime) -> CallReport:
+    def _report(self, session: CallSession, started: datetime, invite_at: datetime | None) -> CallReport:
         ended = session.ended
-        ended_at = datetime.now(UTC)
+        hub = self._hub
+        offset = hub.wall_offset if hub is not None else 0.0
+        # When the call really ended (the BYE or final response), not when its recording closed.
+        ended_at = _wall(ended.at, offset) if ended is not None and hub is not None else datetime.now(UTC)
+        answered_at = (
+            _wall(ended.at - ended.connected_s, offset) if ended is not None and ended.connected else None
+        )
         if session.recording is None:  # never answered
-            status = ended.status_code if ended else None
-            result = classify_sip_status(status, ended.ring_timed_out if ended else False)
-            return CallReport(result, started, ended_at, sip_status=status)
+            status = (ended.status_code or None) if ended else None
+            detail = ""
+            if ended is not None and ended.hung_up_by == "local" and not ended.ring_timed_out:
+                result, detail = CallResult.CANCELLED, "we hung up before an answer (shutting down)"
+            else:
+                result = classify_sip_status(status, ended.ring_timed_out if ended else False)
+            return CallReport(
+                result,
+                started,
+                ended_at,
+                sip_status=status,
+                invite_at=invite_at,
+                answered_at=answered_at,
+                detail=detail,
+            )
         machine = session.answered_by is Verdict.MACHINE
+        summary = session.summary
+        flow_started = getattr(summary, "flow_started_at", None)  # monotonic, if the core offers it
         return CallReport(
             CallResult.ANSWERED_MACHINE if machine else CallResult.ANSWERED_HUMAN,
             started,
@@ -136,6 +181,9 @@ class SipCallPlacer:
             recording_id=session.recording.call_id,
             message_left=session.message_left,
             callback_at=None if machine else str(session.flow_variables.get("callback_at") or "") or None,
+            invite_at=invite_at,
+            answered_at=answered_at,
+            flow_started_at=_wall(flow_started, offset) if isinstance(flow_started, float) else None,
         )
 
     async def aclose(self) -> None:
@@ -146,6 +194,39 @@ class SipCallPlacer:
         if self._services is not None:
             await self._services.aclose()
         self._hub = self._services = None
+
+
+def _wall(monotonic_at: float, wall_offset: float) -> datetime:
+    return datetime.fromtimestamp(monotonic_at + wall_offset, UTC)
+
+
+def _not_dialled(started: datetime, why: str) -> CallReport:
+    return CallReport(CallResult.CANCELLED, started, datetime.now(UTC), detail=f"not dialled: {why}")
+
+
+def _with_sidecar(report: CallReport, session: CallSession) -> CallReport:
+    """What the recording's transcript adds: when the flow's first prompt started (the first bot
+    turn, when a person answered) and the words and confidence of the answer that decided the
+    outcome (the flow's last accepted answer, ``heard``, as the transcript has it)."""
+    recording = session.recording
+    assert recording is not None
+    try:
+        sidecar = read_sidecar(recording.sidecar_path)
+    except SidecarError as exc:
+        _log.warning("outbound: cannot read %s: %s", recording.sidecar_path, exc)
+        return report
+    changes: dict[str, object] = {}
+    summary = session.summary
+    if report.flow_started_at is None and summary is not None and summary.flow_started:
+        first_bot = next((turn for turn in sidecar.turns if turn.speaker == "bot"), None)
+        if first_bot is not None:
+            changes["flow_started_at"] = sidecar.started_at + timedelta(seconds=first_bot.start_s)
+    heard = str(session.flow_variables.get("heard") or "").strip()
+    if report.flow_outcome and heard:
+        said = [t for t in sidecar.turns if t.speaker == "caller" and t.text.strip().lower() == heard.lower()]
+        changes["decision_text"] = heard
+        changes["decision_confidence"] = said[-1].confidence if said else None
+    return dataclasses.replace(report, **changes) if changes else report  # type: ignore[arg-type]
 
 
 def _trunk_host(trunk_uri: str) -> str:

@@ -130,6 +130,11 @@ class WorkerPool:
         if self.dial is not None and calls > 0:
             env["IVR_DIALER__MAX_CONCURRENT_CALLS"] = str(calls)
             env["IVR_DIALER__CALLS_PER_SECOND"] = repr(rate)
+            # The trunk's lines are shared through the database: every worker sees the whole.
+            env["IVR_DIALER__TRUNK_LINES"] = str(d.trunk_lines or d.max_concurrent_calls)
+            if index:  # one process takes real-time intake; the others see its contacts by polling
+                env["IVR_INTAKE__HTTP_PORT"] = "0"
+                env["IVR_INTAKE__MQTT"] = "false"
             extra += ["--dial", "--dial-workers", str(self.dial.loops)]
             extra += ["--campaign", self.dial.campaign] if self.dial.campaign else []
         argv = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -137,11 +138,19 @@ def recordings(data_dir: Path) -> list[dict[str, Any]]:
     return list_recordings(data_dir)
 
 
-def person_audio(workdir: Path, answer: str, answer_at_s: float) -> None:
-    """person.wav: "Hello?" right after answering, then ``answer`` about ``answer_at_s`` in."""
+def person_audio(
+    workdir: Path, answer: str, answer_at_s: float, then: str = "", then_after_s: float = 0.0
+) -> None:
+    """person.wav: "Hello?" right after answering, then ``answer`` about ``answer_at_s`` in, and
+    ``then`` (e.g. "Yes." to a confirmation) ``then_after_s`` after the answer."""
     hello = synthesize_caller_audio("Hello?", workdir / "hello.wav", lead_s=0.3, tail_s=0.0)
-    later = synthesize_caller_audio(answer, workdir / "answer.wav", lead_s=answer_at_s - 1.0, tail_s=30.0)
-    subprocess.run(["sox", str(hello), str(later), "-e", "u-law", str(workdir / "person.wav")], check=True)
+    tail = 0.0 if then else 30.0
+    later = synthesize_caller_audio(answer, workdir / "answer.wav", lead_s=answer_at_s - 1.0, tail_s=tail)
+    parts = [str(hello), str(later)]
+    if then:
+        confirm = synthesize_caller_audio(then, workdir / "then.wav", lead_s=then_after_s, tail_s=30.0)
+        parts.append(str(confirm))
+    subprocess.run(["sox", *parts, "-e", "u-law", str(workdir / "person.wav")], check=True)
 
 
 def test_person_who_answers_runs_the_flow_and_its_outcome_is_recorded(tmp_path: Path) -> None:
@@ -163,6 +172,16 @@ def test_person_who_answers_runs_the_flow_and_its_outcome_is_recorded(tmp_path: 
     assert len(recs) == 1 and recs[0]["direction"] == "outbound" and recs[0]["call_id"] == row["recording_id"]
     assert recs[0]["outcome"] == "wrong_person"
     assert any("Am I speaking with Maria Lopez" in t["text"] for t in recs[0]["turns"])
+    # The attempt records the real call events in order and the answer that decided the outcome.
+    with sqlite3.connect(data_dir / "ivr.sqlite3") as db:
+        (row,) = db.execute(
+            "SELECT started_at, invite_at, answered_at, flow_started_at, ended_at, decision_text, "
+            "decision_confidence, ended_after_deadline FROM attempts"
+        ).fetchall()
+    times = [datetime.fromisoformat(t) for t in row[:5]]
+    assert times == sorted(times), times
+    assert times[2] - times[1] < timedelta(seconds=5)  # the callee answers half a second after the INVITE
+    assert str(row[5]).lower().strip(" .") == "no" and 0 < row[6] <= 1 and row[7] == 0, row
 
 
 def test_voicemail_gets_the_message_after_the_beep(tmp_path: Path) -> None:
@@ -269,7 +288,8 @@ def test_retention_callee_who_says_stop_calling_lands_on_the_do_not_call_list(tm
     run_ivr(data_dir, "campaign", "start", "winback")
     workdir = tmp_path / "callee"
     workdir.mkdir()
-    person_audio(workdir, "Stop calling me.", answer_at_s=12.5)  # once asked whether they are Maria Lopez
+    # Once asked whether they are Maria Lopez; then "yes" when asked to confirm they want no calls.
+    person_audio(workdir, "Stop calling me.", answer_at_s=12.5, then="Yes.", then_after_s=5.5)
     peer, port = callee("uas_person", workdir, calls=1)
     dial(data_dir, port)
     assert peer.wait(30) == 0
@@ -296,9 +316,7 @@ def test_serve_with_dial_answers_a_caller_and_works_the_campaign_on_one_endpoint
         IVR_DIALER__TRUNK_URI=f"sip:{{number}}@127.0.0.1:{port}",
     )
     # While the dialer's call runs, a caller dials in to the same process.
-    call = place_call(
-        ivr, "caller_speaks", tmp_path / "caller", say="I want to check my balance", lead_s=7.0
-    )
+    call = place_call(ivr, "caller_speaks", tmp_path / "caller", say="I want to check my balance", lead_s=7.0)
     assert call.returncode == 0, call.output
     assert peer.wait(90) == 0, (workdir / "sipp_errors.log").read_text(errors="replace")
     ivr.wait_for("dialer.outcome", timeout=30)

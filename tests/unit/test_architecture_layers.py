@@ -28,6 +28,8 @@ EXPLICIT: dict[str, int] = {
     "ivr.drain": 4,
     "ivr.demo": 4,
     "dialer.cli": 4,
+    "dialer.campaign_cli": 4,
+    "dialer.campaign_admin_cli": 4,
     "flows.cli": 4,
     "flows.chat": 4,
     "recordings.cli": 4,
@@ -60,6 +62,8 @@ EXPLICIT: dict[str, int] = {
     "dialer.pacing": 1,
     "dialer.retry_policy": 1,
     "dialer.scheduler": 1,
+    "dialer.rates": 1,
+    "dialer.call_list_columns": 1,
 }
 PACKAGE_DEFAULT = {"config": 0, "media": 1, "flows": 1, "recordings": 1, "dialer": 3, "ivr": 3}
 

@@ -83,9 +83,10 @@ def test_dialer_data_cli_campaign_lifecycle(tmp_path: Path, capsys: pytest.Captu
     assert run(data, "campaign", "status", "march") == 0
     status = capsys.readouterr().out
     assert "campaign march (compliance_callback): running" in status
-    assert "contacts: 2  (do-not-call: 1)" in status
-    assert "by state: pending 2" in status
-    assert "connect rate: n/a" in status
+    assert "contacts: 2  (do-not-call: 1, finished: 1)" in status
+    assert "by state: done 1, pending 1" in status
+    assert "by outcome: do_not_call 1" in status
+    assert "connect rate: n/a (0/0 contacts)  success rate: n/a (0/0)" in status
     assert "13812345678" not in status
 
     assert run(data, "campaign", "export", "march") == 0
@@ -94,11 +95,12 @@ def test_dialer_data_cli_campaign_lifecycle(tmp_path: Path, capsys: pytest.Captu
         rows = list(csv.DictReader(handle))
     assert [(r["phone"], r["dnc"], r["state"], r["product"]) for r in rows] == [
         ("+8613812345678", "no", "pending", "Fund A"),
-        ("+8613912345678", "yes", "pending", "Fund B"),
+        ("+8613912345678", "yes", "done", "Fund B"),
     ]
+    assert rows[0]["retry_at"] == "2030-03-01T02:00:00+00:00" and rows[1]["retry_at"] == ""
 
     assert run(data, "campaign", "dnc", "remove", "+8613912345678") == 0
-    assert "1 contacts may be called again" in capsys.readouterr().out
+    assert "+8613912345678: removed" in capsys.readouterr().out
 
 
 def test_dialer_data_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -194,4 +196,4 @@ def test_dialer_data_run_dialer_finishes_a_campaign(
     status = capsys.readouterr().out
     assert "campaign now (compliance_callback): finished" in status
     assert "by outcome: confirmed 2" in status
-    assert "connect rate: 100.0 %  success rate: 100.0 %" in status
+    assert "connect rate: 100.0 % (2/2 contacts)  success rate: 100.0 % (2/2)" in status

@@ -160,3 +160,74 @@ def test_dialer_data_control_characters_are_rejected_not_stored(engine: Engine, 
     with Session(engine) as session:
         names = session.scalars(select(Contact.first_name).order_by(Contact.row_number)).all()
     assert "\x00" not in "".join(names)
+
+
+def campaigns(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        return list(session.scalars(select(Campaign.name)))
+
+
+def test_dialer_data_an_import_that_rejects_every_row_creates_no_campaign(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        "phone,cooling_off_end\n12345,2025-03-01T10:00:00+08:00\n13712345678,\n", encoding="utf-8"
+    )
+    report = import_csv(engine, "march", path, SPEC, now=NOW)
+    assert (report.rows, report.imported, report.rejected_rows) == (2, 0, 2)
+    assert report.campaign_discarded and not report.campaign_created
+    assert campaigns(engine) == []
+    assert report.rejects_file is not None and report.rejects_file.exists()  # the manager still gets it
+    # A header-only file creates nothing either; into an existing campaign, rejects keep it.
+    path.write_text("phone,cooling_off_end\n", encoding="utf-8")
+    assert import_csv(engine, "march", path, SPEC, now=NOW).campaign_discarded
+    assert campaigns(engine) == []
+    path.write_text(GOOD, encoding="utf-8")
+    assert import_csv(engine, "march", path, SPEC, now=NOW).campaign_created
+    path.write_text("phone,cooling_off_end\n12345,2025-03-01T10:00:00+08:00\n", encoding="utf-8")
+    again = import_csv(engine, "march", path, SPEC, now=NOW)
+    assert not again.campaign_discarded and campaigns(engine) == ["march"]
+
+
+def test_dialer_data_a_row_past_its_deadline_at_import_is_rejected(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    # Row 2's window (2025-03-01T10:00+08:00 + 24 h) closed at 02:00 UTC; row 3's (11:00 Beijing) at 03:00.
+    report = import_csv(engine, "march", path, SPEC, now=datetime(2025, 3, 2, 2, 30, tzinfo=UTC))
+    assert [r.format("f") for r in report.rejects] == [
+        "f:2: cooling_off_end: the deadline 2025-03-02T10:00:00+08:00 (cooling-off end + 24 h callback"
+        " window) has already passed"
+    ]
+    assert report.imported == 1
+    with Session(engine) as session:
+        assert session.scalars(select(Contact.phone)).all() == ["+8613912345678"]
+
+
+def test_dialer_data_a_header_without_a_required_column_is_refused(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_text("phone,name,callback from\n13812345678,Li,2025-03-01T10:00:00+08:00\n", encoding="utf-8")
+    message = (
+        r"calls.csv:1: header has no 'cooling_off_end' column, required for compliance_callback campaigns"
+        r" \(found: 'phone', 'name', 'callback from'\); use --map cooling_off_end=COLUMN"
+    )
+    with pytest.raises(ImportFileError, match=message):
+        import_csv(engine, "march", path, SPEC, now=NOW)
+    assert campaigns(engine) == []
+    mapped = import_csv(engine, "march", path, SPEC, now=NOW, column_map={"callback from": "cooling_off_end"})
+    assert mapped.imported == 1
+
+
+def test_dialer_data_a_retention_campaign_that_has_ended_is_refused(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    spec = CampaignSpec(
+        kind=CampaignKind.RETENTION,
+        flow="flows/library/retention.yaml",
+        region="CN",
+        starts_at=datetime(2025, 2, 1, tzinfo=UTC),
+        ends_at=datetime(2025, 2, 28, tzinfo=UTC),
+    )
+    with pytest.raises(DialerDataError, match=r"--ends 2025-02-28T00:00:00\+00:00 has already passed"):
+        import_csv(engine, "keep", path, spec, now=NOW)
+    assert campaigns(engine) == []

@@ -22,7 +22,7 @@ def test_dialer_data_upgrade_matches_models(db_url: str) -> None:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(context, Base.metadata)
         assert diff == []
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0003"
         assert {"campaigns", "contacts", "attempts", "contact_events", "dnc_entries"} <= set(
             inspect(engine).get_table_names()
         )

@@ -70,6 +70,8 @@ def test_dialer_data_busy_is_retried_then_answer_sets_flow_outcome(engine: Engin
     (lease,) = store.lease("w", T0)
     attempt = store.start_attempt(lease, T0)
     assert attempt is not None
+    assert contact(engine, cid1).state == "leased"  # until the INVITE leaves
+    assert store.dial_gate(lease, attempt, lambda: T0).ok
     assert contact(engine, cid1).state == "in_call"
     decision = store.finish_attempt(lease, attempt, report(CallResult.BUSY, T0, sip_status=486), T0)
     assert isinstance(decision, RetryAt) and decision.when == T0 + timedelta(minutes=10)
@@ -164,6 +166,7 @@ def test_dialer_data_dead_worker_lease_is_reclaimed_and_late_write_refused(engin
     (dead,) = store.lease("dead", T0)
     dead_attempt = store.start_attempt(dead, T0)
     assert dead_attempt is not None
+    assert store.dial_gate(dead, dead_attempt, lambda: T0).ok  # the INVITE left, then it died
     assert store.reclaim_expired_leases(T0 + timedelta(seconds=59)) == 0
     assert store.lease("live", T0 + timedelta(seconds=59)) == []  # still held: never two live calls
     assert store.reclaim_expired_leases(T0 + timedelta(seconds=61)) == 1
@@ -207,3 +210,65 @@ def test_dialer_data_finish_campaigns(engine: Engine) -> None:
     assert store.finish_campaigns(T0) == ["march"]
     assert store.campaign("march").state == "finished"
     assert [contact(engine, i).outcome for i in ids] == ["invalid_number", "do_not_call"]
+
+
+def test_dialer_data_worker_dead_before_dialling_costs_no_attempt(engine: Engine) -> None:
+    """A worker that died between taking a contact and its INVITE: the attempt is closed
+    ``cancelled`` (not ``worker_lost``) and the contact, with one attempt allowed, is called."""
+    cid = make_campaign(engine, calling_hours=ALWAYS_OPEN, retry={"max_attempts": 1})
+    (cid1,) = add_contacts(engine, cid, 1)
+    store = DialerStore(engine, timedelta(seconds=60))
+    (dead,) = store.lease("dead", T0)
+    attempt = store.start_attempt(dead, T0)
+    assert attempt is not None
+    assert store.reclaim_expired_leases(T0 + timedelta(seconds=61)) == 1
+    with Session(engine) as session:
+        closed = session.get_one(Attempt, attempt)
+        event = session.scalars(select(ContactEvent)).one()
+    assert (closed.result, closed.invite_at, closed.detail) == (
+        "cancelled",
+        None,
+        "not dialled: worker dead lost before the INVITE",
+    )
+    assert event.detail == "lease of dead expired before dialling"
+    stored = contact(engine, cid1)
+    assert (stored.state, stored.attempts, stored.outcome, stored.last_result) == ("pending", 0, None, None)
+    (live,) = store.lease("live", T0 + timedelta(seconds=62))
+    second = store.start_attempt(live, T0 + timedelta(seconds=62))
+    assert second is not None and store.dial_gate(live, second, lambda: T0 + timedelta(seconds=62)).ok
+    store.finish_attempt(live, second, report(CallResult.NO_ANSWER, T0 + timedelta(seconds=62)), T0)
+    assert (contact(engine, cid1).attempts, contact(engine, cid1).outcome) == (1, "max_attempts")
+
+
+def test_dialer_data_attempt_records_the_call_events(engine: Engine) -> None:
+    cid = make_campaign(engine, calling_hours=ALWAYS_OPEN)
+    add_contacts(engine, cid, 1)
+    store = DialerStore(engine, LEASE)
+    (lease,) = store.lease("w", T0)
+    attempt = store.start_attempt(lease, T0)
+    assert attempt is not None
+    invite, answer, prompt = (T0 + timedelta(seconds=s) for s in (3, 9, 10))
+    assert store.dial_gate(lease, attempt, lambda: invite).at == invite
+    answered = AttemptReport(
+        CallResult.ANSWERED_HUMAN,
+        T0,
+        T0 + timedelta(seconds=70),
+        200,
+        "confirmed",
+        invite_at=invite + timedelta(milliseconds=5),
+        answered_at=answer,
+        flow_started_at=prompt,
+        decision_text="yes I confirm " * 50,
+        decision_confidence=0.82,
+    )
+    store.finish_attempt(lease, attempt, answered, T0 + timedelta(seconds=70))
+    with Session(engine) as session:
+        row = session.get_one(Attempt, attempt)
+    assert (row.started_at, row.invite_at, row.answered_at, row.flow_started_at) == (
+        T0,
+        invite + timedelta(milliseconds=5),
+        answer,
+        prompt,
+    )
+    assert row.decision_text is not None and len(row.decision_text) == 500
+    assert (row.decision_confidence, row.ended_after_deadline, row.detail) == (0.82, False, "")

@@ -180,6 +180,10 @@ def test_dialer_data_worker_renews_lease_during_long_call(engine: Engine) -> Non
 
     async def scenario() -> None:
         await worker.tick()
+        for _ in range(2000):  # the call is dialled (the check before it is a database write)
+            if placer.invites:
+                break
+            await asyncio.sleep(0.005)
         for _ in range(20):  # 10 minutes in 30 s steps, the lease being 90 s
             for _ in range(10):  # let the renewal's database write land
                 await asyncio.sleep(0.005)

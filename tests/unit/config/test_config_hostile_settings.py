@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from config.errors import ConfigError
+from config.errors import ConfigError, MediaError
 from config.settings import DatabaseSettings, MqttSettings, load_settings
 from config.settings_sources import MAX_CONFIG_BYTES
+from media.amd import AmdConfig
 
 
 def test_text_settings_from_the_environment_are_literal() -> None:
@@ -71,8 +72,8 @@ def test_a_password_in_a_config_file_is_refused_and_never_shown(tmp_path: Path) 
 
 def test_a_secret_of_the_wrong_type_is_not_echoed() -> None:
     with pytest.raises(ConfigError) as info:
-        load_settings(overrides={"dialer.trunk_password": ["hunter2"]})
-    assert "hunter2" not in str(info.value) and "a value that is not shown" in str(info.value)
+        load_settings(env={}, overrides={"dialer.trunk_password": ["hunter2"]})
+    assert "hunter2" not in str(info.value) and "a secret is not kept" in str(info.value)
 
 
 def test_repr_hides_the_mqtt_password() -> None:
@@ -86,7 +87,7 @@ def test_repr_hides_the_mqtt_password() -> None:
         (b"sip:\n  port: " + b"9" * 5000 + b"\n", "a value cannot be read: Exceeds the limit"),
         (b"a: " + b"[" * 20000 + b"]" * 20000 + b"\n", "a value cannot be read"),
         (b"sip:\n  user_agent: caf\xe9\n", "ivr.yaml:2:18: config file is not UTF-8: invalid continuation"),
-        (b"sip:\n  user_agent: \"a\\0b\"\n", "sip.user_agent: contains the control character U+0000"),
+        (b'sip:\n  user_agent: "a\\0b"\n', "sip.user_agent: contains the control character U+0000"),
         (b"# " + b"x" * (MAX_CONFIG_BYTES + 1), "config file is larger than 1,000,000 bytes"),
     ],
     ids=["huge-number", "deep", "latin1", "nul", "huge-file"],
@@ -108,3 +109,25 @@ def test_a_device_is_not_read_as_a_config_file() -> None:
 def test_database_timeouts_have_defaults_and_can_be_turned_off() -> None:
     assert load_settings(env={}).database == DatabaseSettings("", 120.0, 30.0)
     assert load_settings(env={"IVR_DATABASE__STATEMENT_TIMEOUT_S": "0"}).database.statement_timeout_s == 0
+
+
+def test_a_trunk_password_comes_only_from_the_environment_and_is_never_shown(tmp_path: Path) -> None:
+    config = tmp_path / "ivr.yaml"
+    config.write_text("dialer:\n  trunk_username: acme\n  trunk_password: hunter2\n")
+    with pytest.raises(ConfigError, match=r"ivr.yaml:3: dialer.trunk_password: a secret") as info:
+        load_settings(config, env={})
+    assert "hunter2" not in str(info.value)
+    settings = load_settings(None, env={"IVR_DIALER__TRUNK_PASSWORD": "from-env"})
+    assert settings.dialer.trunk_password == "from-env" and "from-env" not in repr(settings)
+
+
+def test_answering_machine_detection_is_set_in_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "ivr.yaml"
+    config.write_text("dialer:\n  amd: {greeting_ms: 1200, wait_for_beep: true}\n")
+    amd = AmdConfig.from_config(load_settings(config, env={}).dialer.amd, "dialer.amd")
+    assert (amd.greeting_ms, amd.wait_for_beep) == (1200, True)
+    config.write_text("dialer:\n  amd: {greeting_ms: soon}\n")
+    with pytest.raises(ConfigError, match=r"ivr.yaml:2: dialer.amd.greeting_ms: expected an integer"):
+        load_settings(config, env={})
+    with pytest.raises(MediaError, match=r"dialer.amd.greting_ms: unknown AMD setting"):
+        AmdConfig.from_config({"greting_ms": 1}, "dialer.amd")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from config.errors import IvrError
+from dialer.call_list_columns import COLUMNS, FLOW_FIELDS, help_epilog, required_columns
 from dialer.call_list_csv import ImportFileError, Reject, read_rows
 from dialer.importer import CampaignSpec, ContactRow, RowParser, parse_column_map
 from dialer.models import CampaignKind
@@ -211,3 +212,36 @@ def test_dialer_data_control_character_in_the_header_is_a_file_error(tmp_path: P
     message = r"calls.csv:1: header: column 2 contains the control character U\+0000 NUL"
     with pytest.raises(ImportFileError, match=message):
         read_rows(path, {})
+
+
+def test_dialer_data_a_row_whose_deadline_passed_before_the_import_is_rejected() -> None:
+    # Cooling-off ended 2025-03-01T10:00+08:00 (02:00 UTC): the 24 h window closes 2025-03-02T02:00 UTC.
+    late = RowParser(HEADER, CALLBACK, now=datetime(2025, 3, 2, 2, 0, tzinfo=UTC))
+    assert bad(late.parse(5, row())) == [
+        (
+            "cooling_off_end",
+            "the deadline 2025-03-02T10:00:00+08:00 (cooling-off end + 24 h callback window)"
+            " has already passed",
+        )
+    ]
+    in_time = RowParser(HEADER, CALLBACK, now=datetime(2025, 3, 2, 1, 59, tzinfo=UTC))
+    assert good(in_time.parse(5, row())).window_end == datetime(2025, 3, 2, 2, 0, tzinfo=UTC)
+    # A rejected late row does not make a later row with the same number a "duplicate".
+    assert bad(late.parse(6, row())) == bad(late.parse(5, row()))
+
+
+def test_dialer_data_import_help_and_docs_describe_every_column() -> None:
+    epilog = help_epilog()
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "campaigns.md").read_text(encoding="utf-8")
+    for column in COLUMNS:
+        assert f"  {column.name} (" in epilog
+        assert f"`{column.name}`" in docs, column.name
+        assert column.example in docs, column.example
+    assert "phone (required)" in epilog
+    assert "cooling_off_end (required for compliance_callback)" in epilog
+    for kind, fields in FLOW_FIELDS.items():
+        assert kind in docs
+        for name, example, _ in fields:
+            assert name in epilog and f"`{name}`" in docs and example in docs
+    assert required_columns("compliance_callback") == ["phone", "cooling_off_end"]
+    assert required_columns("retention") == ["phone"]
