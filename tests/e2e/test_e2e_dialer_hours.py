@@ -62,8 +62,8 @@ def import_campaign(data_dir: Path, tmp_path: Path, name: str, rows: list[list[s
 
 
 def closing_hours(now: datetime) -> tuple[str, datetime]:
-    """Hours, New York time, that are open now and close at a minute boundary 75-135 s away."""
-    local = (now + timedelta(seconds=75)).astimezone(NY)
+    """Hours, New York time, that are open now and close at a minute boundary 35-95 s away."""
+    local = (now + timedelta(seconds=35)).astimezone(NY)
     close = (local + timedelta(minutes=1)).replace(second=0, microsecond=0)
     if close.date() != local.date():  # closes at midnight
         return "23:00-24:00", close.astimezone(UTC)
@@ -95,7 +95,7 @@ def test_no_invite_after_calling_hours_close_or_the_deadline_passes(
     data_dir = tmp_path / "data"
     now = datetime.now(UTC)
     hours, closes_at = closing_hours(now)
-    ends_at = now + timedelta(seconds=90)
+    ends_at = now + timedelta(seconds=45)
     cutoff = ends_at - timedelta(seconds=MARGIN_S)
     import_campaign(
         data_dir,

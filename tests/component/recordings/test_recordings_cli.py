@@ -22,8 +22,15 @@ CALLER = "+4915112345678"
 
 def run_ivr(*args: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("IVR_")}
-    return subprocess.run([sys.executable, str(ROOT / "run_ivr.py"), *args], capture_output=True, text=True,
-                          timeout=60, env=env, cwd=ROOT, check=False)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_ivr.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,8 +46,11 @@ def _cli_importable() -> None:
 
 def make_recording(data_dir: Path, call_id: str, minutes_later: int) -> Path:
     start = T0 + timedelta(minutes=minutes_later)
-    rec = DualTrackRecorder(data_dir / "recordings", call_id,
-                            CallMetadata("inbound", CALLER, "sip:100@pbx", start, "hotline", "3"))
+    rec = DualTrackRecorder(
+        data_dir / "recordings",
+        call_id,
+        CallMetadata("inbound", CALLER, "sip:100@pbx", start, "hotline", "3"),
+    )
     for i in range(100):
         rec.push_caller(np.full(FRAME_SAMPLES, 500, dtype=np.int16))
         if i < 40:
@@ -69,7 +79,8 @@ def test_list_json_table_and_malformed_sidecar(tmp_path: Path) -> None:
     assert first["status"] == "complete" and first["direction"] == "inbound" and first["flow"] == "hotline"
     assert first["started_at"] == "2024-05-01T09:30:00.000Z"
     assert [(t["speaker"], t["text"], t["start_s"]) for t in first["turns"]] == [
-        ("bot", "Welcome, how can I help?", 0.0), ("caller", "my balance please", 1.0),
+        ("bot", "Welcome, how can I help?", 0.0),
+        ("caller", "my balance please", 1.0),
     ]
     assert len(first["sha256"]) == 64
     assert CALLER not in result.stdout

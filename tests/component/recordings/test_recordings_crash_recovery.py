@@ -55,8 +55,9 @@ def header_frames(path: Path) -> int:
 @pytest.mark.component
 def test_sigkill_mid_write_then_recover(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE, env=env,
-                             text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE, env=env, text=True
+    )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         sidecar = next(tmp_path.rglob("killed.json"))
@@ -89,6 +90,7 @@ def test_sigkill_mid_write_then_recover(tmp_path: Path) -> None:
     assert sealed.duration_s == pytest.approx(frames / 8000)
     assert sealed.sha256 == hashlib.sha256(wav.read_bytes()).hexdigest()
     assert [(t.speaker, t.text) for t in sealed.turns] == [
-        ("bot", "Welcome to the hotline."), ("caller", "I lost my card"),
+        ("bot", "Welcome to the hotline."),
+        ("caller", "I lost my card"),
     ]
     assert Catalog(tmp_path).verify(Catalog(tmp_path).find("killed")).ok

@@ -36,8 +36,15 @@ DAY = Path("recordings/2024/05/01")
 
 def run_ivr(*args: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("IVR_")}
-    return subprocess.run([sys.executable, str(ROOT / "run_ivr.py"), *args], capture_output=True, text=True,
-                          timeout=60, env=env, cwd=ROOT, check=False)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_ivr.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def verify(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,8 +56,11 @@ def verify(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def record(data: Path, call_id: str, minutes: int, said: str = "my balance please") -> Path:
     start = T0 + timedelta(minutes=minutes)
-    rec = DualTrackRecorder(data / "recordings", call_id,
-                            CallMetadata("inbound", "+4915112345678", "sip:100@pbx", start, "hotline", "3"))
+    rec = DualTrackRecorder(
+        data / "recordings",
+        call_id,
+        CallMetadata("inbound", "+4915112345678", "sip:100@pbx", start, "hotline", "3"),
+    )
     for i in range(60):
         rec.push_caller(np.full(FRAME_SAMPLES, 300 + i, dtype=np.int16))
         rec.push_bot(np.full(FRAME_SAMPLES, -300, dtype=np.int16))
@@ -77,8 +87,10 @@ def test_untouched_archive_verifies(archive: Path) -> None:
     firsts = [line.split()[0] for line in result.stdout.splitlines()]
     assert firsts == ["KEY", "OK", "OK", "OK", "OK", "CHAIN", "4"]
     assert "4 of 4 recordings verified" in result.stdout
-    assert re.search(rf"CHAIN {re.escape(str(archive / DAY / CHAIN_FILE))}: 4 manifests, head [0-9a-f]{{64}}",
-                     result.stdout)
+    assert re.search(
+        rf"CHAIN {re.escape(str(archive / DAY / CHAIN_FILE))}: 4 manifests, head [0-9a-f]{{64}}",
+        result.stdout,
+    )
 
 
 def failed_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -95,7 +107,8 @@ def test_one_flipped_wav_byte_fails_naming_the_call(archive: Path) -> None:
     sealed = json.loads(wav.with_suffix(".json").read_text())["sha256"]
     result = verify(archive)
     assert failed_lines(result) == [
-        f"FAILED {wav}: SHA-256 mismatch: sidecar {sealed}, file {hashlib.sha256(data).hexdigest()}"]
+        f"FAILED {wav}: SHA-256 mismatch: sidecar {sealed}, file {hashlib.sha256(data).hexdigest()}"
+    ]
     assert f"OK {archive / DAY / 'c1.wav'}" in result.stdout
 
 
@@ -143,8 +156,10 @@ def test_deleted_call_files_fail_naming_the_call(archive: Path) -> None:
     for path in (archive / DAY).glob("c2.*"):
         path.unlink()
     (line,) = failed_lines(verify(archive))
-    assert line == (f"FAILED {archive / DAY / 'c2.wav'}: deleted: sealed at {archive / DAY / CHAIN_FILE}:2,"
-                    " but its WAV and sidecar are gone")
+    assert line == (
+        f"FAILED {archive / DAY / 'c2.wav'}: deleted: sealed at {archive / DAY / CHAIN_FILE}:2,"
+        " but its WAV and sidecar are gone"
+    )
     assert verify(archive, "c2").returncode == 1
 
 
@@ -153,13 +168,18 @@ def test_call_deleted_with_its_manifest_leaves_a_hole_naming_it(archive: Path) -
     for path in (archive / DAY).glob("c3.*"):
         path.unlink()
     chain = archive / DAY / CHAIN_FILE
-    chain.write_bytes(b"".join(line for line in chain.read_bytes().splitlines(keepends=True)
-                               if b'"call_id":"c3"' not in line))
+    chain.write_bytes(
+        b"".join(
+            line for line in chain.read_bytes().splitlines(keepends=True) if b'"call_id":"c3"' not in line
+        )
+    )
     result = verify(archive)
     (line,) = failed_lines(result)
-    assert line == (f"FAILED {archive / DAY / 'c3.wav'}: {chain}:3: removed from the chain:"
-                    " seq 3 missing before line 3 (call c4),"
-                    " whose manifest names call 'c3' as the one before")
+    assert line == (
+        f"FAILED {archive / DAY / 'c3.wav'}: {chain}:3: removed from the chain:"
+        " seq 3 missing before line 3 (call c4),"
+        " whose manifest names call 'c3' as the one before"
+    )
     assert "3 of 4 recordings verified, 1 failed" in result.stdout
     one = verify(archive, "c3")
     assert one.returncode == 1 and "removed from the chain" in one.stdout
@@ -187,8 +207,11 @@ def test_archive_re_signed_with_another_key_fails_against_the_auditors_copy(arch
     chain.unlink()
     forger = Ed25519PrivateKey.generate()
     keys.mkdir(mode=0o700)
-    (keys / "recordings-ed25519.pem").write_bytes(forger.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (keys / "recordings-ed25519.pem").write_bytes(
+        forger.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     (keys / "recordings-ed25519.pem").chmod(0o600)
     forge = textwrap.dedent(
         f"""
@@ -196,16 +219,17 @@ def test_archive_re_signed_with_another_key_fails_against_the_auditors_copy(arch
         from recordings.chain_store import SealedFiles, append_manifest
         from recordings.signing import load_signer
         from recordings.wav_writer import file_sha256
-        day, root = Path({str(archive / DAY)!r}), Path({str(archive / 'recordings')!r})
-        signer = load_signer(Path({str(keys / 'recordings-ed25519.pem')!r}))
+        day, root = Path({str(archive / DAY)!r}), Path({str(archive / "recordings")!r})
+        signer = load_signer(Path({str(keys / "recordings-ed25519.pem")!r}))
         for call in ("c1", "c2", "c3", "c4"):
             wav, side = day / f"{{call}}.wav", day / f"{{call}}.json"
             files = SealedFiles(call, "complete", wav, file_sha256(wav), side, file_sha256(side))
             append_manifest(root, files, signer)
         """
     )
-    subprocess.run([sys.executable, "-c", forge], check=True, cwd=ROOT,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    subprocess.run(
+        [sys.executable, "-c", forge], check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     assert verify(archive).returncode == 0  # the forged key verifies its own forgery...
     result = verify(archive, "--public-key", str(pinned))
     failed = failed_lines(result)  # ...but not against the key the auditor kept
@@ -231,8 +255,12 @@ def test_signature_and_link_check_with_openssl_as_docs_auditing_says(archive: Pa
         """
     )
     pub = archive / "keys" / "recordings-ed25519.pub.pem"
-    result = subprocess.run(["bash", "-c", script, "audit", str(archive / DAY), str(pub)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["bash", "-c", script, "audit", str(archive / DAY), str(pub)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if "pkeyutl: Unknown option" in result.stderr or "-rawin" in result.stderr:
         pytest.skip("this openssl cannot verify Ed25519 raw input (needs OpenSSL 3)")
     assert result.returncode == 0, result.stderr
@@ -249,12 +277,20 @@ def test_python_snippet_in_docs_auditing_verifies_a_chain(archive: Path) -> None
     snippet = re.search(r"```python\n(.*?)```", doc, re.DOTALL)
     assert snippet is not None, "docs/auditing.md has no python snippet"
     pub, chain = archive / "keys" / "recordings-ed25519.pub.pem", archive / DAY / CHAIN_FILE
-    ok = subprocess.run([sys.executable, "-c", snippet.group(1), str(pub), str(chain)], capture_output=True,
-                        text=True, check=False)
+    ok = subprocess.run(
+        [sys.executable, "-c", snippet.group(1), str(pub), str(chain)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0 and "4 manifests: signatures and links verify" in ok.stdout, ok.stderr
     chain.write_bytes(chain.read_bytes().replace(b'"seq":2,', b'"seq":2 ,'))
-    bad = subprocess.run([sys.executable, "-c", snippet.group(1), str(pub), str(chain)], capture_output=True,
-                         text=True, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-c", snippet.group(1), str(pub), str(chain)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode != 0
 
 
@@ -286,8 +322,12 @@ def test_two_processes_sealing_into_one_day_keep_one_valid_chain(tmp_path: Path)
     calls = 25
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     children = [
-        subprocess.Popen([sys.executable, "-c", SEALER, str(tmp_path), name, str(calls)],
-                         stdout=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen(
+            [sys.executable, "-c", SEALER, str(tmp_path), name, str(calls)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         for name in ("w1", "w2")
     ]
     try:
