@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
+from config.database import postgres_timeouts
 from config.errors import IvrError
 from config.logs import log_event
 from config.settings import DatabaseSettings
@@ -63,7 +64,7 @@ def make_engine(url: str, settings: DatabaseSettings = DEFAULTS, **kwargs: Any) 
     if parsed.get_backend_name() != "sqlite":
         engine = _create(url, dict(pool_pre_ping=True, **kwargs))
         if parsed.get_backend_name() == "postgresql":
-            _postgres_timeouts(engine, settings)
+            postgres_timeouts(engine, settings)
         return engine
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -113,22 +114,6 @@ def _create(url: str, kwargs: dict[str, Any]) -> Engine:
             f"database url {_hide_password(url)!r}: its driver is not installed ({exc.name or exc}); "
             "for PostgreSQL use postgresql+psycopg://"
         ) from None
-
-
-def _postgres_timeouts(engine: Engine, settings: DatabaseSettings) -> None:
-    statement_ms = int(settings.statement_timeout_s * 1000)
-    lock_ms = int(settings.lock_timeout_s * 1000)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Outside a transaction, so the pool's rollback-on-return cannot undo the settings.
-        autocommit = dbapi_conn.autocommit
-        dbapi_conn.autocommit = True
-        cursor = dbapi_conn.cursor()
-        cursor.execute(f"SET statement_timeout = {statement_ms}")
-        cursor.execute(f"SET lock_timeout = {lock_ms}")
-        cursor.close()
-        dbapi_conn.autocommit = autocommit
 
 
 def _hide_password(url: str) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from config.database import postgres_timeouts
 from config.logs import log_event
 from config.settings import DatabaseSettings
 from recordings.errors import RecordingError
@@ -72,7 +73,7 @@ def make_engine(url: str, settings: DatabaseSettings = DEFAULTS) -> Engine:
             f"database url {hide_password(url)!r}: its driver is not installed ({exc.name or exc})"
         ) from None
     if backend == "postgresql":
-        _postgres_timeouts(engine, settings)
+        postgres_timeouts(engine, settings)
     return engine
 
 
@@ -119,21 +120,6 @@ def _private_database_file(path: Path) -> None:
             )
     except OSError as exc:
         raise IndexDatabaseError(f"{path}: cannot create the database file: {exc.strerror or exc}") from exc
-
-
-def _postgres_timeouts(engine: Engine, settings: DatabaseSettings) -> None:
-    statement_ms = int(settings.statement_timeout_s * 1000)
-    lock_ms = int(settings.lock_timeout_s * 1000)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        autocommit = dbapi_conn.autocommit
-        dbapi_conn.autocommit = True
-        cursor = dbapi_conn.cursor()
-        cursor.execute(f"SET statement_timeout = {statement_ms}")
-        cursor.execute(f"SET lock_timeout = {lock_ms}")
-        cursor.close()
-        dbapi_conn.autocommit = autocommit
 
 
 def upgrade_index_database(engine: Engine) -> None:

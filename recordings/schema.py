@@ -16,13 +16,8 @@ Times are stored as naive UTC and read back aware (:class:`UtcDateTime`), as the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from sqlalchemy import (
     Column,
-    DateTime,
-    Dialect,
     Float,
     Index,
     Integer,
@@ -30,8 +25,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TypeDecorator,
 )
+
+from config.database import UtcDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -46,28 +42,6 @@ TRANSCRIPTS = "recording_transcripts"
 SPEAKER_COLUMNS = ("caller", "bot", "agent")
 TS_CONFIG = "english"
 """PostgreSQL text search configuration (stems like SQLite's porter tokenizer)."""
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC in Python, naive UTC in the database (SQLite has no time zones)."""
-
-    impl = DateTime(timezone=False)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()} given where UTC is required")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
