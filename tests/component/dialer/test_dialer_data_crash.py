@@ -25,9 +25,10 @@ CONTACTS = 40
 LEASE_S = 2.0
 
 
-def spawn(db_url: str, log: Path, owner: str) -> subprocess.Popen[bytes]:
+def spawn(db_url: str, log: Path, owner: str, call_s: float = 0.3) -> subprocess.Popen[bytes]:
+    timing = ("--lease", str(LEASE_S), "--call", str(call_s))
     return subprocess.Popen(
-        [sys.executable, str(HELPER), db_url, str(log), owner, "--lease", str(LEASE_S), "--call", "0.3"],
+        [sys.executable, str(HELPER), db_url, str(log), owner, *timing],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -43,16 +44,32 @@ def wait_for(log: Path, predicate: str, count: int, timeout: float) -> None:
     raise AssertionError(f"log never had {count} lines starting {predicate!r}:\n{text}")
 
 
+def wait_for_call_of(log: Path, owner: str, timeout: float) -> None:
+    """Until ``owner`` has a call in progress (a start without its end), so the kill lands mid-call."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        live: set[str] = set()
+        for line in (log.read_text() if log.exists() else "").splitlines():
+            what, number, _, who = line.split()
+            if who == owner and what in ("start", "end"):
+                (live.add if what == "start" else live.discard)(number)
+        if live:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{owner} never had a call in progress:\n{log.read_text()}")
+
+
 def test_dialer_data_killed_worker_loses_nothing(engine: Engine, db_url: str, tmp_path: Path) -> None:
     cid = make_campaign(engine, calling_hours=ALWAYS_OPEN, retry={"busy": "1s"})
     add_contacts(engine, cid, CONTACTS, start=SystemClock().now() - timedelta(hours=1))
     log = tmp_path / "calls.log"
-    victim = spawn(db_url, log, "victim")
+    victim = spawn(db_url, log, "victim", call_s=1.0)  # long calls: the kill finds one in progress
     wait_for(log, "ready", 1, 30)
     survivor = spawn(db_url, log, "survivor")
     try:
         wait_for(log, "ready", 2, 30)
         wait_for(log, "start", 12, 30)
+        wait_for_call_of(log, "victim", 30)
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
         killed_at = time.time()
