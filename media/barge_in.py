@@ -98,6 +98,11 @@ class BargeInDetector:
         return self._playing
 
     @property
+    def must_be_heard(self) -> bool:
+        """A prompt that may not be interrupted (a disclosure) is playing now."""
+        return self._playing and not self._allowed
+
+    @property
     def echo_gain_db(self) -> float:
         """Current echo path gain estimate (power ratio, dB)."""
         return 10 * float(np.log10(self._gain))

@@ -11,6 +11,10 @@ Events carry times on the same clock:
   ``speech_start_ms`` of voiced audio has been seen;
 * :class:`SpeechEnded` ``at`` = end of the last voiced frame, emitted after
   ``end_silence_ms`` of trailing silence;
+* :class:`SpeechPaused` (only with a longer :attr:`Endpointer.hold_silence_ms`) ``at`` = end of
+  the last voiced frame, after ``end_silence_ms``: the turn may be over, which the caller of the
+  endpointer decides (:meth:`Endpointer.end_utterance`); otherwise SpeechEnded follows after the
+  hold, or speech resumes within the same utterance;
 * :class:`UtteranceTooLong` replaces SpeechEnded when an utterance reaches
   ``max_utterance_s``; the caller must then pause for ``end_silence_ms`` before a new
   utterance can start (so a radio left on does not loop);
@@ -46,6 +50,16 @@ class SpeechEnded:
 
 
 @dataclass(frozen=True)
+class SpeechPaused:
+    """A pause (``end_silence_ms``, or each of :attr:`Endpointer.pause_points_ms`) while a longer
+    hold is set (:attr:`Endpointer.hold_silence_ms`): the turn may be over. ``at`` = end of the
+    last voiced frame; the utterance stays open."""
+
+    at: float
+    duration: float
+
+
+@dataclass(frozen=True)
 class NoInput:
     at: float
     waited: float
@@ -57,7 +71,7 @@ class UtteranceTooLong:
     duration: float
 
 
-EndpointerEvent = SpeechStarted | SpeechEnded | NoInput | UtteranceTooLong
+EndpointerEvent = SpeechStarted | SpeechPaused | SpeechEnded | NoInput | UtteranceTooLong
 
 
 class EndpointState(enum.Enum):
@@ -101,6 +115,12 @@ class Endpointer:
     def __init__(self, config: EndpointerConfig | None = None, vad: VadBackend | None = None) -> None:
         self.config = config or EndpointerConfig()
         self.vad = vad
+        # When longer than end_silence_ms: a pause of end_silence_ms gives SpeechPaused, and the
+        # utterance only ends (SpeechEnded) after this much silence, or at end_utterance().
+        self.hold_silence_ms: int | None = None
+        # With a hold: the silences (ms) at which SpeechPaused is reported; empty means
+        # end_silence_ms only. A check at a shorter pause (150 ms) ends a complete phrase sooner.
+        self.pause_points_ms: tuple[int, ...] = ()
         self.reset()
 
     def reset(self) -> None:
@@ -111,6 +131,8 @@ class Endpointer:
         self._gap_ms = 0
         self._silence_start = 0.0  # end of the last voiced frame
         self._silence_ms = 0
+        self._paused = False  # SpeechPaused sent for the current silence
+        self._pauses_sent = 0
         self._needs_pause = False  # after UtteranceTooLong
         self._pause_ms = 0
         self._no_input_armed_at: float | None = None
@@ -153,6 +175,15 @@ class Endpointer:
         if self._state is EndpointState.STARTING:
             self._state = EndpointState.QUIET
 
+    def end_utterance(self) -> SpeechEnded | None:
+        """End a paused utterance now (the recognizer found a complete phrase at the pause)."""
+        if self._state is not EndpointState.STOPPING or not self._paused:
+            return None
+        self._state = EndpointState.QUIET
+        self._paused = False
+        self._pauses_sent = 0
+        return SpeechEnded(at=self._silence_start, duration=self._silence_start - self._onset)
+
     def push_frame(self, frame: Frame, now: float) -> list[EndpointerEvent]:
         """Score ``frame`` with the VAD backend and advance; ``now`` is the frame's start."""
         if self.vad is None:
@@ -188,6 +219,8 @@ class Endpointer:
             if not voiced:
                 self._silence_start = now
                 self._silence_ms = FRAME_MS
+                self._paused = False
+                self._pauses_sent = 0
                 self._state = EndpointState.STOPPING
                 self._maybe_end(events)
         elif voiced:  # STOPPING
@@ -223,7 +256,19 @@ class Endpointer:
             events.append(SpeechStarted(at=self._onset))
 
     def _maybe_end(self, events: list[EndpointerEvent]) -> None:
-        if self._silence_ms >= self.config.end_silence_ms:
+        end_ms = self.config.end_silence_ms
+        hold_ms = self.hold_silence_ms
+        if hold_ms is not None and hold_ms > end_ms:
+            points = sorted(p for p in self.pause_points_ms if p < hold_ms) or [end_ms]
+            due = self._pauses_sent < len(points) and self._silence_ms >= points[self._pauses_sent]
+            if due:
+                self._paused = True
+                self._pauses_sent += 1
+                events.append(
+                    SpeechPaused(at=self._silence_start, duration=self._silence_start - self._onset)
+                )
+            end_ms = hold_ms
+        if self._silence_ms >= end_ms:
             self._state = EndpointState.QUIET
             duration = self._silence_start - self._onset
             events.append(SpeechEnded(at=self._silence_start, duration=duration))

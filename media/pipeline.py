@@ -14,7 +14,8 @@ wherever it likes::
         events += await loop.run_in_executor(call_executor, feeder.run, work)
 
 If the executor falls behind, work simply accumulates and is sent as one batch. Tests and
-offline tools call ``feeder.run(work)`` inline.
+offline tools call ``feeder.run(work)`` inline. The work items, their results and the feeder
+are in :mod:`media.asr_work`.
 
 Call :meth:`~CallMediaPipeline.prompt_frame` with every frame the bot sends (prompts, hold
 music, silence is optional): without that reference the echo guard cannot tell the prompt's
@@ -24,8 +25,18 @@ caller's RTP stops.
 
 Audio reaches the ASR only while listening and only for an utterance: from
 ``pre_roll_ms`` before the caller's speech onset (so the first syllable is not clipped)
-until end of speech. No-input timing starts when listening starts, or when the prompt
-finishes if one is playing then.
+until end of speech. Speech that starts while a prompt without barge-in plays (a disclosure
+that must be heard in full) is not an utterance: it never reaches the ASR, so it can answer
+nothing, not even the question queued after the prompt. No-input timing starts when listening
+starts, or when the prompt finishes if one is playing then.
+
+End of turn has two tiers on a grammar step. After ``end_silence_ms`` of silence the endpointer
+(and first after ``end_silence_complete_ms``, when shorter) reports
+:class:`~media.endpointer.SpeechPaused` and the pipeline queues an
+:class:`~media.asr_work.AsrCheck`: if the recognizer finds a complete phrase that is no prefix of
+a longer one, that is the final (the call then stops listening). Otherwise the utterance stays
+open until ``end_silence_incomplete_ms``, so "ten ... in the morning" said with a pause reaches
+the recognizer whole instead of as "ten" and "in the morning". Open-vocabulary steps keep one tier.
 
 Event vocabulary (all frozen dataclasses, times on the frames' clock):
 :class:`~media.endpointer.SpeechStarted`, :class:`~media.endpointer.SpeechEnded`,
@@ -38,16 +49,26 @@ call goes on).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from config.errors import IvrError, MediaError
+from config.errors import MediaError
 from config.logs import log_event
 from config.settings import MediaSettings
-from media.asr.base import AsrStream, Expectation, FinalResult, PartialResult
+from media.asr.base import Expectation
+from media.asr_work import (
+    AsrCancel,
+    AsrCheck,
+    AsrFailed,
+    AsrFeed,
+    AsrFeeder,
+    AsrFinal,
+    AsrFinish,
+    AsrPartial,
+    AsrSetExpectation,
+    AsrWork,
+)
 from media.audio_checks import clipping_ratio, ensure_frame
 from media.barge_in import BargeIn, BargeInConfig, BargeInDetector
 from media.dtmf_detector import DtmfConfig, DtmfDetector, DtmfDigit
@@ -57,6 +78,7 @@ from media.endpointer import (
     EndpointerConfig,
     NoInput,
     SpeechEnded,
+    SpeechPaused,
     SpeechStarted,
     UtteranceTooLong,
 )
@@ -67,34 +89,22 @@ from media.vad import VadBackend, make_vad
 _LOGGER = logging.getLogger("ivr.media")
 _RING_S = 1.0  # caller audio kept for pre-roll (and for listening that starts mid-utterance)
 
-
-@dataclass(frozen=True)
-class AsrPartial:
-    """An interim hypothesis; ``at`` is the end of the audio it covers."""
-
-    text: str
-    at: float
-
-
-@dataclass(frozen=True)
-class AsrFinal:
-    """The recognizer's result for one utterance, with the utterance's times."""
-
-    result: FinalResult
-    speech_started_at: float
-    speech_ended_at: float
-
-    @property
-    def at(self) -> float:
-        return self.speech_ended_at
-
-
-@dataclass(frozen=True)
-class AsrFailed:
-    """The recognizer failed on this utterance; ``at`` is the audio time, when known."""
-
-    reason: str
-    at: float | None
+__all__ = [  # the ASR work and results live in media.asr_work; callers may keep importing them here
+    "AsrCancel",
+    "AsrCheck",
+    "AsrFailed",
+    "AsrFeed",
+    "AsrFeeder",
+    "AsrFinal",
+    "AsrFinish",
+    "AsrPartial",
+    "AsrSetExpectation",
+    "AsrWork",
+    "AudioRejected",
+    "CallMediaPipeline",
+    "MediaEvent",
+    "NonSpeech",
+]
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,7 @@ class AudioRejected:
 
 MediaEvent = (
     SpeechStarted
+    | SpeechPaused
     | SpeechEnded
     | NoInput
     | UtteranceTooLong
@@ -125,95 +136,6 @@ MediaEvent = (
     | AudioRejected
     | NonSpeech
 )
-
-
-@dataclass(frozen=True)
-class AsrSetExpectation:
-    expectation: Expectation
-
-
-@dataclass(frozen=True)
-class AsrFeed:
-    """Frames for the current utterance; ``at`` is the end time of the last one."""
-
-    frames: tuple[Frame, ...]
-    at: float
-    speech_started_at: float
-
-
-@dataclass(frozen=True)
-class AsrFinish:
-    speech_started_at: float
-    speech_ended_at: float
-
-
-@dataclass(frozen=True)
-class AsrCancel:
-    """Drop the utterance in progress (listening stopped)."""
-
-
-AsrWork = AsrSetExpectation | AsrFeed | AsrFinish | AsrCancel
-
-
-class AsrFeeder:
-    """Executes ASR work against one stream. Blocking: run it off the event loop, in order.
-
-    An engine failure (:class:`~config.errors.IvrError`) becomes one :class:`AsrFailed` event
-    for the utterance and the rest of that utterance is skipped, so the call goes on (the
-    flow treats it like a no-match); other exceptions are bugs and propagate.
-    """
-
-    def __init__(self, stream: AsrStream) -> None:
-        self.stream = stream
-        self._final_sent = False
-        self._failed = False
-
-    def run(self, work: Sequence[AsrWork]) -> list[AsrPartial | AsrFinal | AsrFailed]:
-        results: list[AsrPartial | AsrFinal | AsrFailed] = []
-        for item in work:
-            try:
-                self._run_one(item, results)
-            except IvrError as exc:
-                log_event("media.asr_failed", logging.WARNING, _LOGGER, error=type(exc).__name__)
-                results.append(AsrFailed(reason=str(exc), at=_work_time(item)))
-                self._failed = not isinstance(item, AsrFinish | AsrCancel)
-                self._final_sent = False
-                with contextlib.suppress(IvrError):  # already reported; the next utterance retries
-                    self.stream.reset()
-        return results
-
-    def _run_one(self, item: AsrWork, results: list[AsrPartial | AsrFinal | AsrFailed]) -> None:
-        if isinstance(item, AsrSetExpectation):
-            self.stream.set_expectation(item.expectation)
-        elif isinstance(item, AsrFeed):
-            if self._failed:
-                return
-            for result in self.stream.push_frames(list(item.frames)):
-                if isinstance(result, PartialResult):
-                    results.append(AsrPartial(result.text, item.at))
-                else:  # the engine endpointed by itself
-                    self._final_sent = True
-                    results.append(AsrFinal(result, item.speech_started_at, item.at))
-        elif isinstance(item, AsrFinish):
-            if self._failed:
-                self._failed = False
-                return
-            final = self.stream.flush()
-            if not self._final_sent or final.text:
-                results.append(AsrFinal(final, item.speech_started_at, item.speech_ended_at))
-            self._final_sent = False
-        else:
-            self._failed = False
-            self._final_sent = False
-            self.stream.reset()
-
-
-def _work_time(item: AsrWork) -> float | None:
-    if isinstance(item, AsrFeed):
-        return item.at
-    if isinstance(item, AsrFinish):
-        return item.speech_ended_at
-    return None
 
 
 @dataclass
@@ -275,6 +197,11 @@ class CallMediaPipeline:
         pending = self.barge_in.prompt_playing
         self._listening = _Listening(expectation, timeout, timer_pending=pending)
         self._work.append(AsrSetExpectation(expectation))
+        # A grammar step can tell a complete phrase at a pause; anything else waits longer.
+        hold = self.settings.end_silence_incomplete_ms if expectation.grammar_mode else None
+        self.endpointer.hold_silence_ms = hold
+        s = self.settings
+        self.endpointer.pause_points_ms = tuple(sorted({s.end_silence_complete_ms, s.end_silence_ms}))
         if not pending:
             self.endpointer.arm_no_input(timeout, now)
         onset = self.endpointer.speech_onset
@@ -289,14 +216,23 @@ class CallMediaPipeline:
         if listening.feeding:
             self._work.append(AsrCancel())
         self.endpointer.disarm_no_input()
+        self.endpointer.end_utterance()  # a turn decided at a pause: what follows is a new one
+        self.endpointer.hold_silence_ms = None
         self._listening = None
 
     def prompt_started(self, barge_in_allowed: bool, now: float) -> None:
         self.barge_in.prompt_started(barge_in_allowed, now)
-        if self._listening is not None and not self._listening.feeding:
+        listening = self._listening
+        if listening is not None and listening.feeding and not barge_in_allowed:
+            # A prompt that must be heard in full starts over the caller: what they say now
+            # answers nothing yet (a "yes" during the disclosure is not consent to it).
+            self._work.append(AsrCancel())
+            listening.feeding = False
+            listening.utterance_onset = None
+        if listening is not None and not listening.feeding:
             # Listening began before the prompt: no-input counts from the prompt's end.
             self.endpointer.disarm_no_input()
-            self._listening.timer_pending = True
+            listening.timer_pending = True
 
     def prompt_frame(self, frame: Frame) -> None:
         """What the bot is sending now (for the echo guard); bad frames are skipped."""
@@ -343,6 +279,8 @@ class CallMediaPipeline:
             if isinstance(event, SpeechStarted) and self._listening is not None:
                 self._begin_utterance(event.at)
                 fed = True
+            elif isinstance(event, SpeechPaused):
+                self._check_utterance(event)
             elif isinstance(event, SpeechEnded | UtteranceTooLong):
                 non_speech = self._finish_utterance(event)
                 if non_speech is not None:
@@ -365,8 +303,8 @@ class CallMediaPipeline:
 
     def _begin_utterance(self, onset: float) -> None:
         listening = self._listening
-        if listening is None:
-            return
+        if listening is None or self.barge_in.must_be_heard:
+            return  # speech over a prompt that may not be interrupted is no answer
         listening.feeding = True
         listening.utterance_onset = onset
         listening.timer_pending = False
@@ -386,6 +324,13 @@ class CallMediaPipeline:
             self._work[-1] = AsrFeed(last.frames + frames, at, last.speech_started_at)
         else:
             self._work.append(AsrFeed(frames, at, listening.utterance_onset))
+
+    def _check_utterance(self, event: SpeechPaused) -> None:
+        listening = self._listening
+        if listening is None or not listening.feeding or listening.utterance_onset is None:
+            return
+        if not self.tone_guard.is_tone():
+            self._work.append(AsrCheck(listening.utterance_onset, event.at))
 
     def _finish_utterance(self, event: SpeechEnded | UtteranceTooLong) -> NonSpeech | None:
         listening = self._listening

@@ -6,6 +6,11 @@ call process of the machine, the ``serve --workers`` processes included, decodes
 a process that carries calls. The pool lives in a private directory (0700) holding one Unix
 socket per worker and the connection key (0600); a call process finds it through
 ``media.speech_service_dir``. A worker that dies is logged and started again on its socket.
+
+Each worker also listens on an offline socket (``offline-N.sock``) for work that may wait:
+:meth:`SpeechPool.offline_engine` and ``connect(..., offline=True)`` give an engine whose
+requests a worker serves only when no live request waits (:mod:`media.speech_worker`), so a
+QA batch re-transcribing recordings shares the pool without slowing a live call.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class _Worker:
     index: int
     socket: Path
+    offline_socket: Path
     proc: subprocess.Popen[str] | None = None
     restarts: int = 0
 
@@ -55,7 +61,10 @@ class SpeechPool:
         key_file = self.directory / _KEY_FILE
         key_file.touch(mode=0o600)
         key_file.write_text(self._key.hex())
-        self._workers = [_Worker(n, self.directory / f"worker-{n}.sock") for n in range(workers)]
+        self._workers = [
+            _Worker(n, self.directory / f"worker-{n}.sock", self.directory / f"offline-{n}.sock")
+            for n in range(workers)
+        ]
         self._log_level = log_level
         self._stopping = threading.Event()
 
@@ -63,8 +72,16 @@ class SpeechPool:
     def addresses(self) -> list[str]:
         return [str(w.socket) for w in self._workers]
 
+    @property
+    def offline_addresses(self) -> list[str]:
+        return [str(w.offline_socket) for w in self._workers]
+
     def engine(self) -> RemoteAsrEngine:
         return RemoteAsrEngine(self.addresses, self._key)
+
+    def offline_engine(self) -> RemoteAsrEngine:
+        """Streams served only when no live request waits (batch work)."""
+        return RemoteAsrEngine(self.offline_addresses, self._key)
 
     def start(self) -> None:
         for worker in self._workers:
@@ -78,6 +95,7 @@ class SpeechPool:
 
     def _spawn(self, worker: _Worker) -> None:
         worker.socket.unlink(missing_ok=True)
+        worker.offline_socket.unlink(missing_ok=True)
         s = self.settings
         worker.proc = subprocess.Popen(
             [
@@ -86,6 +104,8 @@ class SpeechPool:
                 "media.speech_worker",
                 "--socket",
                 str(worker.socket),
+                "--offline-socket",
+                str(worker.offline_socket),
                 "--engine",
                 s.asr_engine,
                 "--vosk-model-dir",
@@ -151,14 +171,15 @@ class SpeechPool:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def connect(directory: str | Path) -> RemoteAsrEngine:
-    """The engine of a pool another process started (``media.speech_service_dir``)."""
+def connect(directory: str | Path, *, offline: bool = False) -> RemoteAsrEngine:
+    """The engine of a pool another process started (``media.speech_service_dir``); ``offline``:
+    its low-priority sockets, for batch work."""
     path = Path(directory)
     try:
         key = bytes.fromhex((path / _KEY_FILE).read_text().strip())
     except (OSError, ValueError) as exc:
         raise MediaError(f"media.speech_service_dir {path}: no readable speech service key ({exc})") from None
-    sockets = sorted(str(p) for p in path.glob("worker-*.sock"))
+    sockets = sorted(str(p) for p in path.glob("offline-*.sock" if offline else "worker-*.sock"))
     if not sockets:
         raise MediaError(f"media.speech_service_dir {path}: no worker sockets")
     return RemoteAsrEngine(sockets, key)

@@ -80,6 +80,16 @@ class AsrStream(ABC):
     def flush(self) -> FinalResult:
         """End of utterance: return the final result and get ready for the next utterance."""
 
+    def complete_phrase(self) -> FinalResult | None:
+        """At a pause: the final result if the audio so far already is a complete phrase.
+
+        The pipeline asks this after a short pause in grammar mode; ``None`` (the default:
+        the engine cannot tell) keeps the utterance open, so a caller who pauses inside a
+        phrase ("ten ... in the morning") is not cut off. A result ends the utterance; the
+        stream then drops its audio at the next :meth:`reset` or :meth:`flush`.
+        """
+        return None
+
     @abstractmethod
     def reset(self) -> None:
         """Drop any audio pushed so far (barge-in cancelled, step changed)."""

@@ -19,6 +19,15 @@ DIGIT_WORDS: Mapping[str, str] = {
     "5": "five", "6": "six", "7": "seven", "8": "eight", "9": "nine",
 }  # fmt: skip
 
+# What callers say around a menu's key words ("I'd like to ... please"): optional before and
+# after every English phrase, so natural phrasing is not forced onto the nearest phrase nor
+# thrown into the garbage loop. The engine marks these words so they never reach the match.
+CARRIERS_BEFORE = (
+    "i would like to", "i'd like to", "i would like", "i'd like", "i want to", "i need to",
+    "can i", "could i", "could you", "can you", "i think", "please", "uh", "um",
+)  # fmt: skip
+CARRIERS_AFTER = ("please", "thank you", "thanks")
+
 # Letters of any script, digits, and apostrophes inside words ("don't"); everything else splits.
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*", re.UNICODE)
 
@@ -89,6 +98,29 @@ class PhraseSet:
                 return phrase
         return None
 
+    @property
+    def is_menu(self) -> bool:
+        """Some phrase has several words: callers wrap such menus in carrier phrases, while a
+        list of single words (digits, yes/no) is answered with the word alone."""
+        return any(len(tokens) > 1 for tokens in self.tokens)
+
+    def ends_turn(self, phrase: str) -> bool:
+        """True when ``phrase`` is one of the set and no strict prefix of a longer phrase.
+
+        "ten" in a set holding "ten in the morning" may be the first half of an answer said
+        with a pause, so it must not end the caller's turn early.
+        """
+        if phrase not in self.phrases:
+            return False
+        words = self.tokens[self.phrases.index(phrase)]
+        return not any(len(t) > len(words) and t[: len(words)] == words for t in self.tokens)
+
+    def with_prefixes(self) -> PhraseSet:
+        """These phrases plus each one's first words ("ten", "ten in", "ten in the" of "ten in
+        the morning"): a grammar a caller's pause mid-phrase can match without being forced."""
+        prefixes = tuple(" ".join(t[:n]) for t in self.tokens for n in range(1, len(t)))
+        return PhraseSet.build(self.phrases + prefixes)
+
     def unknown_words(self, known: Container[str]) -> list[str]:
         """Words of this set that a recognizer's lexicon ``known`` lacks."""
         return [word for word in self.vocabulary if word not in known]
@@ -99,20 +131,31 @@ def jsgf_grammar(
     garbage_words: Sequence[str] = (),
     garbage_weight: float = 1e-25,
     name: str = "step",
+    carriers: tuple[Sequence[str], Sequence[str]] = ((), ()),
 ) -> str:
     """A JSGF grammar: one of the phrases, or (weighted down) a loop of garbage words.
 
     The garbage loop is the out-of-grammar path: speech that fits no phrase is absorbed by it
     instead of being forced onto the nearest phrase. Its weight is a prior, so it only wins
-    when the phrases explain the audio clearly worse.
+    when the phrases explain the audio clearly worse. ``carriers`` (phrases before, after; in
+    the engine's marked spelling) may wrap any phrase: "i'd like to" + phrase + "please".
     """
     alternatives = " | ".join(" ".join(words) for words in phrase_set.tokens)
     lines = ["#JSGF V1.0;", f"grammar {name};"]
+    before, after = carriers
+    phrase = "<phrase>"
+    if before:
+        phrase = f"[<before>] {phrase}"
+        lines.append(f"<before> = {' | '.join(before)};")
+    if after:
+        phrase = f"{phrase} [<after>]"
+        lines.append(f"<after> = {' | '.join(after)};")
     if garbage_words:
-        lines.append(f"public <utterance> = <phrase> | /{garbage_weight:g}/ <garbage>;")
+        lines.append(f"public <utterance> = {phrase} | /{garbage_weight:g}/ <garbage>;")
         lines.append(f"<phrase> = {alternatives};")
         lines.append("<garbage> = <filler>+;")
         lines.append(f"<filler> = {' | '.join(garbage_words)};")
     else:
-        lines.append(f"public <utterance> = {alternatives};")
+        lines.append(f"public <utterance> = {phrase};")
+        lines.append(f"<phrase> = {alternatives};")
     return "\n".join(lines) + "\n"

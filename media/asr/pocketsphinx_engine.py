@@ -40,22 +40,24 @@ from media.asr.base import (
     Expectation,
     FinalResult,
     PartialResult,
-    WordTiming,
 )
-from media.asr.grammar import AsrGrammarError, PhraseSet, jsgf_grammar
+from media.asr.grammar import CARRIERS_AFTER, CARRIERS_BEFORE, AsrGrammarError, PhraseSet, jsgf_grammar
+from media.asr.pocketsphinx_results import (
+    CARRIER_PREFIX,
+    GARBAGE_PREFIX,
+    GARBAGE_WORDS,
+    decode_once,
+    decode_scored,
+    loop_score,
+    marked,
+    result_of,
+    spoken,
+)
 from media.frames import Frame
 
 _LOG = logging.getLogger("media.asr.pocketsphinx")
 
 MODEL_RATE = 16000
-FRAMES_PER_SECOND = 100  # pocketsphinx's default -frate
-GARBAGE_PREFIX = "g_"
-# Short, frequent words whose pronunciations cover most English phones: the loop that absorbs
-# speech matching no phrase. Kept small, since each word adds search cost to every frame.
-GARBAGE_WORDS = (
-    "the", "a", "to", "and", "of", "i", "you", "it", "is", "that", "my", "what",
-    "for", "on", "in", "this", "have", "be", "do", "can", "want", "would", "like", "please",
-)  # fmt: skip
 MAX_GRAMMARS_PER_DECODER = 64
 # Cepstral mean of 8 kHz-band speech upsampled to 16 kHz (measured): the live estimate's
 # starting point for a call's first open-vocabulary utterance, instead of the model's 16 kHz one.
@@ -95,7 +97,9 @@ class PocketsphinxEngine(AsrEngine):
         garbage_weight: float | None = 1e-25,
         partial_every_frames: int = 10,
         noise_floor: float = 150.0,
-        strict_accept: float = 0.85,
+        min_score_ratio: float = 1.0,
+        pause_accept: float = 0.5,
+        carriers: bool = True,
     ) -> None:
         root = Path(model_dir) if model_dir else Path(pocketsphinx.get_model_path())
         self.hmm_dir = root / "en-us" / "en-us"
@@ -104,23 +108,32 @@ class PocketsphinxEngine(AsrEngine):
         for path in (self.hmm_dir, self.dict_path, self.lm_path):
             if not path.exists():
                 raise MediaError(f"pocketsphinx: model file {path} is missing (reinstall 'pocketsphinx')")
-        # Grammar mode decodes twice when it must. First against the phrases plus a loop of
-        # common words (the out-of-grammar path); it rejects "something else" reliably but
-        # sometimes swallows a real phrase. If it finds no phrase, a phrases-only pass gets
-        # the last word: its phrase is taken when every word's posterior is >= strict_accept.
-        # garbage_weight None skips the first pass (phrases only, no out-of-grammar path).
+        # Grammar mode decodes twice (see docs/asr.md). First against the phrases, wrapped in
+        # optional carrier phrases, plus a weighted-down loop of common words (the
+        # out-of-grammar path). A phrase found there is then verified: the loop alone decodes
+        # the same audio, and the phrase is kept only when its recognition score is at least
+        # min_score_ratio x the loop's; otherwise the utterance is out of grammar (a reprompt,
+        # never a guess). garbage_weight None: phrases only, no out-of-grammar path at all.
         self.garbage_weight = garbage_weight
+        self.min_score_ratio = min_score_ratio
         self.noise_floor = noise_floor
-        self.strict_accept = strict_accept
+        # At a pause, a phrase ends the turn only when its weakest word is at least this sure;
+        # otherwise the caller may be mid-phrase and the turn waits for the longer silence.
+        self.pause_accept = pause_accept
         self.partial_every_frames = max(1, partial_every_frames)
         self.lexicon = _read_lexicon(self.dict_path)
         # The grammar decoders start from a dictionary of garbage words only; phrase words
         # are added from the lexicon as grammars need them.
         self._workdir = tempfile.TemporaryDirectory(prefix="ivr-pocketsphinx-")
         self._garbage_dict = Path(self._workdir.name) / "garbage.dict"
+        carrier_words = dict.fromkeys(w for p in CARRIERS_BEFORE + CARRIERS_AFTER for w in p.split())
         self._garbage_dict.write_text(
-            "".join(f"{GARBAGE_PREFIX}{word} {self.lexicon[word]}\n" for word in GARBAGE_WORDS),
+            "".join(f"{GARBAGE_PREFIX}{word} {self.lexicon[word]}\n" for word in GARBAGE_WORDS)
+            + "".join(f"{CARRIER_PREFIX}{word} {self.lexicon[word]}\n" for word in carrier_words),
             encoding="utf-8",
+        )
+        self.carriers: tuple[tuple[str, ...], tuple[str, ...]] = (
+            (marked(CARRIERS_BEFORE), marked(CARRIERS_AFTER)) if carriers else ((), ())
         )
         self.grammar_pool = _DecoderPool(self._new_grammar_decoder)
         self.open_pool = _DecoderPool(self._new_open_decoder)
@@ -145,10 +158,18 @@ class PocketsphinxEngine(AsrEngine):
         """Words of ``phrases`` the dictionary cannot pronounce (check flows at load time)."""
         return PhraseSet.build(phrases).unknown_words(self.lexicon)
 
-    def strict_grammar(self, phrase_set: PhraseSet) -> tuple[str, str]:
-        """Search name and JSGF text of the phrases-only grammar for ``phrase_set``."""
-        text = jsgf_grammar(phrase_set)
-        return "s" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16], text
+    def pause_grammar(self, phrase_set: PhraseSet) -> tuple[PhraseSet, str, str]:
+        """The grammar a pause is checked with: the phrases, every word prefix of them, garbage."""
+        extended = phrase_set.with_prefixes()
+        garbage = tuple(GARBAGE_PREFIX + word for word in GARBAGE_WORDS)
+        carriers = self.carriers_for(phrase_set)
+        text = jsgf_grammar(extended, garbage, self.garbage_weight or 1e-25, carriers=carriers)
+        return extended, "p" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16], text
+
+    def carriers_for(self, phrase_set: PhraseSet) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Carrier phrases wrap a menu's phrases only: around single-word answers (digits,
+        yes/no) they cost more accuracy than they win (measured, docs/asr.md)."""
+        return self.carriers if phrase_set.is_menu else ((), ())
 
     def compile(self, phrases: tuple[str, ...]) -> tuple[PhraseSet, str, str]:
         """The phrase set, search name and JSGF text for ``phrases``; errors name bad words."""
@@ -159,11 +180,12 @@ class PocketsphinxEngine(AsrEngine):
                 f"pocketsphinx grammar: no pronunciation for {', '.join(repr(w) for w in unknown)} "
                 f"in {self.dict_path.name}; rephrase or add them to the dictionary"
             )
+        carriers = self.carriers_for(phrase_set)
         if self.garbage_weight is None:
-            text = jsgf_grammar(phrase_set)
+            text = jsgf_grammar(phrase_set, carriers=carriers)
         else:
             garbage = tuple(GARBAGE_PREFIX + word for word in GARBAGE_WORDS)
-            text = jsgf_grammar(phrase_set, garbage, self.garbage_weight)
+            text = jsgf_grammar(phrase_set, garbage, self.garbage_weight, carriers=carriers)
         name = "g" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
         return phrase_set, name, text
 
@@ -236,7 +258,7 @@ class PocketsphinxStream(AsrStream):
         if self._frames % self._engine.partial_every_frames:
             return []
         hyp = decoder.hyp()
-        text = " ".join(_spoken(hyp.hypstr.split())) if hyp is not None else ""
+        text = " ".join(spoken(hyp.hypstr.split())) if hyp is not None else ""
         if text and text != self._last_partial:
             self._last_partial = text
             return [PartialResult(text)]
@@ -267,21 +289,52 @@ class PocketsphinxStream(AsrStream):
         )  # fmt: skip
         return result
 
+    def complete_phrase(self) -> FinalResult | None:
+        """Grammar mode: decode what is buffered (kept for more audio); the result if it is a
+        phrase that ends the turn (no prefix of a longer one) and every word is sure enough."""
+        grammar = self._grammar
+        if grammar is None or not self._buffer:
+            return None
+        engine = self._engine
+        phrase_set = grammar[0]
+        decoder = engine.grammar_pool.lease()
+        try:
+            # Phrases plus their first words ("ten" of "ten in the morning"): a caller who
+            # paused mid-phrase matches a prefix instead of being forced onto a whole phrase.
+            result = decode_once(
+                engine, decoder, engine.pause_grammar(phrase_set), np.concatenate(self._buffer)
+            )
+        finally:
+            engine.grammar_pool.give_back(decoder)
+        if not result.in_grammar or result.confidence < engine.pause_accept:
+            return None
+        if result.text not in phrase_set.phrases or not phrase_set.ends_turn(result.text):
+            return None
+        return result
+
     def _decode_grammar(
         self, grammar: tuple[PhraseSet, str, str], tail: npt.NDArray[np.int16]
     ) -> FinalResult:
         audio = np.concatenate([*self._buffer, tail])
         self._buffer = []
         self._frames = 0
+        return self._decode_audio(grammar, audio)
+
+    def _decode_audio(self, grammar: tuple[PhraseSet, str, str], audio: npt.NDArray[np.int16]) -> FinalResult:
         engine = self._engine
         phrase_set = grammar[0]
         decoder = engine.grammar_pool.lease()
         try:
-            result = _decode_once(engine, decoder, grammar, audio)
-            if result.in_grammar or engine.garbage_weight is None:
+            result, phrase_score = decode_scored(engine, decoder, grammar, audio)
+            verify = phrase_set.is_menu and engine.garbage_weight is not None and engine.min_score_ratio > 0
+            if not result.in_grammar or not verify:
                 return result
-            strict = _decode_once(engine, decoder, (phrase_set, *engine.strict_grammar(phrase_set)), audio)
-            return strict if strict.in_grammar and strict.confidence >= engine.strict_accept else result
+            garbage_score = loop_score(engine, decoder, phrase_set, audio)
+            if phrase_score >= engine.min_score_ratio * garbage_score:
+                return result
+            words = " ".join(word.word for word in result.words)
+            log_event("asr.rejected", logger=_LOG, engine="pocketsphinx", reason="score_ratio")
+            return FinalResult(words, result.confidence, result.words, in_grammar=False)
         finally:
             engine.grammar_pool.give_back(decoder)
 
@@ -292,7 +345,7 @@ class PocketsphinxStream(AsrStream):
                 decoder.process_raw(tail.tobytes(), False, False)
             decoder.end_utt()
             self._cmn = decoder.get_cmn(False)
-            return _result(decoder, None)
+            return result_of(decoder, None)
         finally:
             self._release()
 
@@ -317,58 +370,3 @@ class PocketsphinxStream(AsrStream):
 
     def close(self) -> None:
         self.reset()
-
-
-def _decode_once(
-    engine: PocketsphinxEngine,
-    decoder: pocketsphinx.Decoder,
-    grammar: tuple[PhraseSet, str, str],
-    audio: npt.NDArray[np.int16],
-) -> FinalResult:
-    engine.activate_grammar(decoder, *grammar)
-    decoder.start_utt()
-    decoder.process_raw(audio.tobytes(), False, True)  # whole utterance: batch CMN
-    decoder.end_utt()
-    return _result(decoder, grammar[0])
-
-
-def _result(decoder: pocketsphinx.Decoder, phrase_set: PhraseSet | None) -> FinalResult:
-    hyp = decoder.hyp()
-    if hyp is None:  # e.g. a grammar search that never reached its final state
-        return FinalResult("", 0.0, (), in_grammar=phrase_set is None)
-    segments = [seg for seg in decoder.seg() or () if _is_word(seg.word)]
-    garbage = any(seg.word.startswith(GARBAGE_PREFIX) for seg in segments)
-    words = tuple(
-        WordTiming(
-            _base_word(seg.word).removeprefix(GARBAGE_PREFIX),
-            seg.start_frame / FRAMES_PER_SECOND,
-            (seg.end_frame + 1) / FRAMES_PER_SECOND,
-            min(1.0, max(0.0, float(seg.prob))),
-        )
-        for seg in segments
-    )
-    confidence = min(1.0, max(0.0, float(hyp.prob)))
-    text = " ".join(word.word for word in words)
-    if phrase_set is None:
-        return FinalResult(text, confidence, words)
-    # A grammar search's utterance posterior is always 1; its weakest word says how sure it is.
-    confidence = min((word.confidence for word in words), default=0.0)
-    phrase = None if garbage else phrase_set.match(word.word for word in words)
-    if phrase is None:
-        return FinalResult(text, confidence, words, in_grammar=False)
-    return FinalResult(phrase, confidence, words, in_grammar=True)
-
-
-def _base_word(word: str) -> str:
-    """``word(2)`` (an alternate pronunciation) is ``word``."""
-    return word.split("(", 1)[0] if word.endswith(")") else word
-
-
-def _is_word(word: str) -> bool:
-    """Silence, noise and sentence markers are not words the caller said."""
-    return bool(word) and word[0] not in "<[+(" and word != "</s>"
-
-
-def _spoken(words: list[str]) -> list[str]:
-    """Words as a transcript shows them: garbage words lose their marker prefix."""
-    return [word.removeprefix(GARBAGE_PREFIX) for word in words if _is_word(word)]

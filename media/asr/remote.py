@@ -177,17 +177,34 @@ class RemoteAsrStream(AsrStream):
         return out
 
     def flush(self) -> FinalResult:
-        link = self._attached()
-        replies = link.finals.setdefault(self._id, queue.SimpleQueue())
-        link.send(Op.FLUSH, self._id)
-        try:
-            reply = replies.get(timeout=FLUSH_TIMEOUT_S)
-        except queue.Empty:
-            raise MediaError(f"speech worker gave no final result within {FLUSH_TIMEOUT_S:.0f} s") from None
-        link.partials.pop(self._id, None)
+        reply = self._ask(Op.FLUSH)
+        self._drop_partials()
         if reply.op is Op.FINAL:
             return wire.payload_final(reply.payload)
         raise MediaError(reply.payload.decode(errors="replace") or "speech worker failed")
+
+    def complete_phrase(self) -> FinalResult | None:
+        reply = self._ask(Op.CHECK)
+        if reply.op is Op.INCOMPLETE:
+            return None
+        self._drop_partials()
+        if reply.op is Op.FINAL:
+            return wire.payload_final(reply.payload)
+        raise MediaError(reply.payload.decode(errors="replace") or "speech worker failed")
+
+    def _ask(self, op: Op) -> wire.Message:
+        """Send ``op`` and wait for the worker's answer (FINAL, INCOMPLETE or FAILED)."""
+        link = self._attached()
+        replies = link.finals.setdefault(self._id, queue.SimpleQueue())
+        link.send(op, self._id)
+        try:
+            return replies.get(timeout=FLUSH_TIMEOUT_S)
+        except queue.Empty:
+            raise MediaError(f"speech worker gave no answer within {FLUSH_TIMEOUT_S:.0f} s") from None
+
+    def _drop_partials(self) -> None:
+        if self._link is not None:
+            self._link.partials.pop(self._id, None)
 
     def reset(self) -> None:
         if self._link is not None and self._link.alive:

@@ -139,6 +139,19 @@ class VoskStream(AsrStream):
             return [PartialResult(text)]
         return []
 
+    def complete_phrase(self) -> FinalResult | None:
+        """Grammar mode: when vosk's running hypothesis already is a phrase that ends the turn,
+        finalize it (the utterance is consumed); otherwise keep listening."""
+        phrases = self._phrases
+        if phrases is None or self._rec is None or self._frames == 0:
+            return None
+        done = " ".join(str(seg.get("text", "")) for seg in self._segments)
+        partial = str(json.loads(self._rec.PartialResult()).get("partial", ""))
+        phrase = phrases.match(_clean(f"{done} {partial}").lower().split())
+        if phrase is None or not phrases.ends_turn(phrase):
+            return None
+        return self.flush()
+
     def flush(self) -> FinalResult:
         if self._rec is None or self._frames == 0:
             self._clear()

@@ -33,10 +33,12 @@ class Op(IntEnum):
     FLUSH = 4
     RESET = 5
     CLOSE = 6
+    CHECK = 7  # at a pause: is the audio so far a complete phrase? (FINAL or INCOMPLETE)
     # replies (speech worker -> call process)
     PARTIALS = 20
     FINAL = 21
     FAILED = 22
+    INCOMPLETE = 23  # CHECK's "no": the utterance goes on
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,8 +103,12 @@ class Harness:
         return events
 
 
+# One end of turn (300 ms) for every utterance: the pause check has its own tests below.
+ONE_TIER = MediaSettings(end_silence_incomplete_ms=300)
+
+
 def make(settings: MediaSettings | None = None, stream: ScriptedAsrStream | None = None) -> Harness:
-    pipeline = CallMediaPipeline(settings or MediaSettings(), vad=EnergyVad(-40.0))
+    pipeline = CallMediaPipeline(settings or ONE_TIER, vad=EnergyVad(-40.0))
     return Harness(pipeline, stream or ScriptedAsrStream())
 
 
@@ -194,6 +198,33 @@ def test_media_pipeline_barge_in_forbidden() -> None:
     h.pipeline.prompt_started(barge_in_allowed=False, now=0.0)
     events = h.push("." * 10 + "#" * 30)
     assert not any(isinstance(e, BargeIn) for e in events)
+
+
+def test_media_pipeline_speech_over_a_prompt_that_must_be_heard_answers_nothing() -> None:
+    """A "yes" said over the disclosure is not consent: the question queued after it waits."""
+    h = make()
+    quiet_prompt = [np.zeros(FRAME_SAMPLES, dtype=np.int16)] * 200
+    h.pipeline.prompt_started(barge_in_allowed=False, now=0.0)
+    h.pipeline.start_listening(MENU, 5.0, now=0.0)
+    over = h.push("." * 10 + "#" * 30 + "." * 20, prompt=quiet_prompt)
+    assert not any(isinstance(e, AsrFinal | BargeIn) for e in over)
+    assert h.stream.frames == [] and h.stream.flushes == 0
+    h.pipeline.prompt_finished(h.now)
+    after = h.push("." * 10 + "#" * 30 + "." * 20)
+    final = after[-1]  # the answer after the prompt is heard, and only it
+    assert isinstance(final, AsrFinal) and final.speech_started_at == pytest.approx(1.4)
+    assert h.stream.flushes == 1
+
+
+def test_media_pipeline_a_prompt_that_must_be_heard_cancels_an_utterance_in_progress() -> None:
+    h = make()
+    h.pipeline.start_listening(MENU, 5.0, now=0.0)
+    h.push("." * 10 + "#" * 10)  # the caller starts talking between two prompts
+    h.pipeline.prompt_started(barge_in_allowed=False, now=h.now)
+    work = h.pipeline.take_asr_work()
+    assert work == [AsrCancel()]
+    events = h.push("#" * 20 + "." * 20)
+    assert not any(isinstance(e, AsrFinal) for e in events)
 
 
 def test_media_pipeline_prompt_echo_is_not_an_utterance() -> None:
@@ -319,7 +350,12 @@ def test_media_pipeline_asr_failure_is_an_event_and_the_next_utterance_works() -
     h.pipeline.start_listening(MENU, 5.0, now=0.0)
     events = h.push("." * 10 + "#" * 20 + "." * 20 + "#" * 20 + "." * 20)
     assert kinds(events) == [
-        "SpeechStarted", "AsrFailed", "SpeechEnded", "SpeechStarted", "SpeechEnded", "AsrFinal"
+        "SpeechStarted",
+        "AsrFailed",
+        "SpeechEnded",
+        "SpeechStarted",
+        "SpeechEnded",
+        "AsrFinal",
     ]
     failed = events[1]
     assert isinstance(failed, AsrFailed) and "lost its model" in failed.reason
