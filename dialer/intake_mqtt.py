@@ -14,7 +14,6 @@ See docs/intake.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from typing import Any
 import aiomqtt
 from sqlalchemy import Engine
 
+from config.backoff import Backoff
 from config.logs import log_event
 from config.settings import IntakeSettings, MqttSettings
 from dialer.intake import add_contact
@@ -100,7 +100,7 @@ class MqttIntake:
         await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self) -> None:
-        delay = self._backoff_initial
+        backoff = Backoff(self._backoff_initial, self._backoff_max)
         while not self._closing.is_set():
             try:
                 async with self._connect() as client:
@@ -108,7 +108,7 @@ class MqttIntake:
                         raise TypeError(f"intake needs an aiomqtt.Client, got {type(client).__name__}")
                     await client.subscribe(self.topic_filter, qos=QOS)
                     self.subscribed.set()
-                    delay = self._backoff_initial
+                    backoff.reset()
                     log_event("intake.mqtt_subscribed", logger=LOG, topic=self.topic_filter)
                     async for message in client.messages:
                         if self._closing.is_set():
@@ -123,13 +123,11 @@ class MqttIntake:
                     logging.WARNING,
                     LOG,
                     error=f"{type(exc).__name__}: {exc}",
-                    retry_in_s=delay,
+                    retry_in_s=backoff.delay,
                 )
             finally:
                 self.subscribed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), timeout=delay)
-            delay = min(delay * 2, self._backoff_max)
+            await backoff.wait(self._closing)
 
     def _campaign(self, topic: str) -> str | None:
         prefix = self.base + "/"

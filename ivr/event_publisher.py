@@ -21,7 +21,6 @@ fail`` :func:`create_publisher` first connects and logs in once and raises
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from typing import Any, Protocol
 
 import aiomqtt
 
+from config.backoff import Backoff
 from config.errors import IvrError
 from config.logs import log_event, mask_number
 from config.settings import MqttSettings
@@ -238,13 +238,13 @@ class MqttEventPublisher:
             self._queue.clear()
 
     async def _run(self) -> None:
-        delay = self._backoff_initial
+        backoff = Backoff(self._backoff_initial, self._backoff_max)
         while not (self._closing and not self._queue):
             try:
                 async with self._connect() as client:
                     self._connected = True
                     self._connects += 1
-                    delay = self._backoff_initial
+                    backoff.reset()
                     log_event("mqtt_connected", logging.INFO, _LOG, connects=self._connects)
                     await self._drain(client)
                     return
@@ -256,16 +256,14 @@ class MqttEventPublisher:
                     logging.WARNING,
                     _LOG,
                     error=f"{type(exc).__name__}: {exc}",
-                    retry_in_s=delay,
+                    retry_in_s=backoff.delay,
                     pending=len(self._queue),
                 )
             finally:
                 self._connected = False
             if self._closing:
                 return
-            with contextlib.suppress(TimeoutError):  # closing cuts the backoff short: one last try
-                await asyncio.wait_for(self._closing_event.wait(), timeout=delay)
-            delay = min(delay * 2, self._backoff_max)
+            await backoff.wait(self._closing_event)  # closing cuts the backoff short: one last try
 
     async def _drain(self, client: BrokerClient) -> None:
         """Send until closing with an empty queue; a failed send goes back to the front."""

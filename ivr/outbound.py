@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from config.logs import log_event, mask_number
 from config.settings import Settings
@@ -171,7 +171,7 @@ class SipCallPlacer:
             )
         machine = session.answered_by is Verdict.MACHINE
         summary = session.summary
-        flow_started = getattr(summary, "flow_started_at", None)  # monotonic, if the core offers it
+        flow_started = summary.flow_started_at if summary is not None else None
         return CallReport(
             CallResult.ANSWERED_MACHINE if machine else CallResult.ANSWERED_HUMAN,
             started,
@@ -183,7 +183,7 @@ class SipCallPlacer:
             callback_at=None if machine else str(session.flow_variables.get("callback_at") or "") or None,
             invite_at=invite_at,
             answered_at=answered_at,
-            flow_started_at=_wall(flow_started, offset) if isinstance(flow_started, float) else None,
+            flow_started_at=_wall(flow_started, offset) if flow_started is not None else None,
         )
 
     async def aclose(self) -> None:
@@ -205,9 +205,8 @@ def _not_dialled(started: datetime, why: str) -> CallReport:
 
 
 def _with_sidecar(report: CallReport, session: CallSession) -> CallReport:
-    """What the recording's transcript adds: when the flow's first prompt started (the first bot
-    turn, when a person answered) and the words and confidence of the answer that decided the
-    outcome (the flow's last accepted answer, ``heard``, as the transcript has it)."""
+    """What the recording's transcript adds: the words and confidence of the answer that decided
+    the outcome (the flow's last accepted answer, ``heard``, as the transcript has it)."""
     recording = session.recording
     assert recording is not None
     try:
@@ -216,11 +215,6 @@ def _with_sidecar(report: CallReport, session: CallSession) -> CallReport:
         _log.warning("outbound: cannot read %s: %s", recording.sidecar_path, exc)
         return report
     changes: dict[str, object] = {}
-    summary = session.summary
-    if report.flow_started_at is None and summary is not None and summary.flow_started:
-        first_bot = next((turn for turn in sidecar.turns if turn.speaker == "bot"), None)
-        if first_bot is not None:
-            changes["flow_started_at"] = sidecar.started_at + timedelta(seconds=first_bot.start_s)
     heard = str(session.flow_variables.get("heard") or "").strip()
     if report.flow_outcome and heard:
         said = [t for t in sidecar.turns if t.speaker == "caller" and t.text.strip().lower() == heard.lower()]

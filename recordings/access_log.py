@@ -28,7 +28,19 @@ from recordings.errors import RecordingError
 from recordings.schema import access_log
 from recordings.sidecar import iso
 
-ACTIONS = ("list", "show", "search", "export", "hold", "release", "purge", "reindex", "audit", "play")
+ACTIONS = (
+    "list",
+    "show",
+    "search",
+    "export",
+    "hold",
+    "release",
+    "purge",
+    "reindex",
+    "audit",
+    "play",
+    "supervise",
+)
 MAX_LOGGED_IDS = 10_000
 """A row names at most this many calls (a ``list`` of a huge archive); ``call_count`` is exact."""
 

@@ -66,6 +66,7 @@ class CatalogEntry:
             "turns": [t.to_json() for t in s.turns],
             "pauses": [p.to_json() for p in s.pauses],
             "tags": dict(s.tags),
+            **({"alerts": [a.to_json() for a in s.alerts]} if s.alerts else {}),
         }
 
 

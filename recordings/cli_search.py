@@ -94,6 +94,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(line)
     if not entry.sidecar.turns:
         print("(no transcript)")
+    for alert in entry.sidecar.alerts:
+        print(alert.describe())
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from config.database import postgres_timeouts
 from config.logs import log_event
 from config.settings import DatabaseSettings
 from recordings.errors import RecordingError
-from recordings.private_fs import make_private_dirs, open_private
+from recordings.private_fs import private_database_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULTS = DatabaseSettings()
@@ -101,25 +100,20 @@ def _sqlite_engine(url: str, database: str, settings: DatabaseSettings) -> Engin
 
 
 def _private_database_file(path: Path) -> None:
-    """Create the SQLite file 0600 (its -wal and -shm inherit the mode); tighten a wider one."""
+    """Create the SQLite file 0600; tighten a wider one, saying so."""
     try:
-        make_private_dirs(path.parent)
-        if not path.exists():
-            os.close(open_private(path, os.O_RDWR | os.O_CREAT))
-            return
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            path.chmod(mode & 0o700)
-            log_event(
-                "database_file_tightened",
-                logging.WARNING,
-                _LOG,
-                path=str(path),
-                was=f"{mode:04o}",
-                now=f"{mode & 0o700:04o}",
-            )
+        was = private_database_file(path)
     except OSError as exc:
         raise IndexDatabaseError(f"{path}: cannot create the database file: {exc.strerror or exc}") from exc
+    if was is not None:
+        log_event(
+            "database_file_tightened",
+            logging.WARNING,
+            _LOG,
+            path=str(path),
+            was=f"{was:04o}",
+            now=f"{was & 0o700:04o}",
+        )
 
 
 def upgrade_index_database(engine: Engine) -> None:

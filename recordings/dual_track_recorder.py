@@ -61,10 +61,12 @@ from recordings.sidecar import (
     LATENCY_KEYS,
     SPEAKERS,
     WAV_SUFFIX,
+    AlertRecord,
     Direction,
     Pause,
     Sidecar,
     Status,
+    SupervisionMark,
     Turn,
     check_call_id,
     iso,
@@ -166,6 +168,8 @@ class DualTrackRecorder:
             clear_unfinished(directory, call_id)
             raise
         self._turns: list[Turn] = []
+        self._alerts: list[AlertRecord] = []
+        self._supervision: list[SupervisionMark] = []
         self._pause_reasons: list[str] = []
         self._sidecar = Sidecar(
             call_id=call_id,
@@ -247,6 +251,18 @@ class DualTrackRecorder:
         self._turns.append(
             Turn(speaker, text, float(start_s), float(end_s), confidence, bool(interrupted), marks)
         )
+        self._checkpoint()
+
+    def add_alert(self, alert: AlertRecord) -> None:
+        """A live supervision alert fired: kept in the sidecar with the transcript."""
+        self._check_open()
+        self._alerts.append(alert)
+        self._checkpoint()
+
+    def add_supervision(self, mark: SupervisionMark) -> None:
+        """A supervisor joined, changed mode or left: kept in the sidecar with the transcript."""
+        self._check_open()
+        self._supervision.append(mark)
         self._checkpoint()
 
     def pause(self, reason: str = "") -> None:
@@ -345,7 +361,9 @@ class DualTrackRecorder:
             )
             for span, reason in zip(self._aligner.pauses, self._pause_reasons, strict=True)
         )
-        return self._sidecar.with_changes(turns=tuple(self._turns), pauses=pauses)
+        return self._sidecar.with_changes(
+            turns=tuple(self._turns), pauses=pauses, alerts=tuple(self._alerts)
+        ).with_changes(supervision=tuple(self._supervision))
 
     def _checkpoint(self) -> None:
         """Keep the on-disk sidecar current so a crash loses no transcript (no fsync: cheap)."""

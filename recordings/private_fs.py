@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 PRIVATE_FILE = 0o600
@@ -50,3 +51,20 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def private_database_file(path: Path) -> int | None:
+    """Create a SQLite file 0600 before SQLite opens it (its -wal and -shm inherit the mode).
+
+    An existing file readable by others is tightened to owner-only; its old mode is returned so
+    the caller can log it (None when nothing changed). Raises OSError.
+    """
+    make_private_dirs(path.parent)
+    if not path.exists():
+        os.close(open_private(path, os.O_RDWR | os.O_CREAT))
+        return None
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return None
+    path.chmod(mode & 0o700)
+    return mode

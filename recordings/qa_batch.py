@@ -11,6 +11,10 @@ Rules are picked per call: ``--rules FILE`` for every call it applies to, or fro
 (default :data:`DEFAULT_RULES_DIR`) the file whose ``applies_to`` names the call's campaign
 (sidecar tag ``campaign``), else its flow, else a file that names neither.
 
+With a :class:`~recordings.retranscribe.Retranscriber`, a track without a transcript (and the
+caller's track when ``retranscribe`` is asked for) is decoded again from the WAV before the
+call is judged (:mod:`recordings.retranscribe`); the QA file says which tracks gained turns.
+
 At the end of a live call, after the recorder is closed: :func:`check_and_store`.
 """
 
@@ -36,6 +40,7 @@ from recordings.qa_file import qa_document, qa_path_for, write_qa_file
 from recordings.qa_rules import RuleCatalog, RuleSet
 from recordings.qa_transcript import QaInputError
 from recordings.recovery import sidecar_files
+from recordings.retranscribe import Retranscriber, caller_phrases, retranscribed
 from recordings.sidecar import SIDECAR_SUFFIX, Sidecar, read_sidecar
 from recordings.wav_writer import is_being_written
 
@@ -57,6 +62,8 @@ class CallQa:
     """The ``.qa.json`` written (``None`` when not written)."""
     skipped: str = ""
     sidecar_sha256: str = ""
+    retranscribed: dict[str, int] = field(default_factory=dict)
+    """Turns each re-transcribed track gained (empty when none was)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,8 @@ def _judge(
     *,
     write: bool,
     now: datetime,
+    transcriber: Retranscriber | None = None,
+    retranscribe: bool = False,
 ) -> CallQa:
     digest = hashlib.sha256(raw_bytes).hexdigest()
     if sidecar.status == "recording":
@@ -131,15 +140,23 @@ def _judge(
     chosen, why = rules_for(rules, sidecar)
     if chosen is None:
         return CallQa(path, sidecar, skipped=why, sidecar_sha256=digest)
+    added: dict[str, int] = {}
     try:
-        result = evaluate(chosen, json.loads(raw_bytes))
+        document = json.loads(raw_bytes)
+        if transcriber is not None:
+            wav = path.parent / sidecar.wav_name
+            document, added = retranscribed(document, wav, transcriber, retranscribe, caller_phrases(chosen))
+        result = evaluate(chosen, document)
     except (ValueError, QaInputError) as exc:  # the file changed between the two reads
         raise SidecarError(path, f"cannot be judged: {exc}") from exc
     qa_path = None
     if write:
         qa_path = qa_path_for(path)
-        write_qa_file(qa_path, qa_document(result, path, digest, now))
-    return CallQa(path, sidecar, result, qa_path, sidecar_sha256=digest)
+        written = qa_document(result, path, digest, now)
+        if added:
+            written["retranscribed"] = added
+        write_qa_file(qa_path, written)
+    return CallQa(path, sidecar, result, qa_path, sidecar_sha256=digest, retranscribed=added)
 
 
 def _in_range(path: Path, root: Path, since: datetime | None, until: datetime | None) -> bool:
@@ -165,16 +182,19 @@ def run_batch(
     console: Console | None = None,
     show_progress: bool = True,
     now: datetime | None = None,
+    transcriber: Retranscriber | None = None,
+    retranscribe: bool = False,
 ) -> BatchReport:
     """Judge every sealed recording under ``root`` that started within ``since``..``until``
-    (or only ``call_ids``), with a progress bar on ``console`` (stderr by default)."""
+    (or only ``call_ids``), with a progress bar on ``console`` (stderr by default); with a
+    ``transcriber``, tracks are re-transcribed first where needed (or on ``retranscribe``)."""
     wanted = set(call_ids)
     paths = [
         p
         for p in sidecar_files(root)
         if (not wanted or p.name.removesuffix(SIDECAR_SUFFIX) in wanted) and _in_range(p, root, since, until)
     ]
-    batch = _Batch(rules, since, until, write, now or datetime.now(UTC))
+    batch = _Batch(rules, since, until, write, now or datetime.now(UTC), transcriber, retranscribe)
     progress = Progress(
         TextColumn("[bold]QA[/bold]"),
         BarColumn(),
@@ -202,6 +222,8 @@ class _Batch:
     until: datetime | None
     write: bool
     checked_at: datetime
+    transcriber: Retranscriber | None = None
+    retranscribe: bool = False
     calls: list[CallQa] = field(default_factory=list)
     skipped: list[CallQa] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -213,7 +235,16 @@ class _Batch:
                 return
             if self.until is not None and sidecar.started_at >= self.until:
                 return
-            call = _judge(path, sidecar, raw_bytes, self.rules, write=self.write, now=self.checked_at)
+            call = _judge(
+                path,
+                sidecar,
+                raw_bytes,
+                self.rules,
+                write=self.write,
+                now=self.checked_at,
+                transcriber=self.transcriber,
+                retranscribe=self.retranscribe,
+            )
         except RecordingError as exc:
             self.errors.append(str(exc))
             return

@@ -17,6 +17,10 @@ from typing import Any, TextIO
 
 from config.cli_options import add_common_options, settings_from_args
 from config.settings import Settings
+from media.asr.base import AsrEngine
+from media.asr.factory import create_asr_engine
+from media.asr.remote import RemoteAsrEngine
+from media.speech_pool import SpeechPool, connect, default_workers
 from recordings.call_index import refresh_index
 from recordings.cli_common import parse_when
 from recordings.errors import RecordingError
@@ -25,6 +29,7 @@ from recordings.qa_csv import write_csv, write_csv_file
 from recordings.qa_file import qa_document
 from recordings.qa_rules import QaRulesError, RuleCatalog, RuleSet
 from recordings.qa_rules_loader import load_catalog, load_rules
+from recordings.retranscribe import Retranscriber
 
 
 def add_qa_commands(subparsers: Any) -> None:
@@ -54,6 +59,13 @@ def add_qa_commands(subparsers: Any) -> None:
     qa.add_argument("--csv", metavar="OUT", help="also export one row per judged call to OUT (- for stdout)")
     qa.add_argument("--json", action="store_true", help="print the results as a JSON array instead of lines")
     qa.add_argument("--no-write", action="store_true", help="judge only: do not write <call>.qa.json files")
+    qa.add_argument(
+        "--retranscribe",
+        action="store_true",
+        help="decode the caller's track again from the WAV and add the speech the live transcript "
+        "lacks (e.g. talk over a prompt that may not be barged into); a track with no transcript "
+        "is always re-transcribed. Runs on the speech pool at lower priority than live calls",
+    )
     qa.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     qa.add_argument("--check-rules", action="store_true", help="only validate the rules files and exit")
     qa.set_defaults(func=cmd_qa)
@@ -92,16 +104,22 @@ def cmd_qa(args: argparse.Namespace) -> int:
     if args.check_rules:
         return 0
     settings = settings_from_args(args)
-    report = run_batch(
-        settings.recordings_path,
-        rules,
-        since=since,
-        until=until,
-        call_ids=args.call_id,
-        write=not args.no_write,
-        show_progress=not args.no_progress and not args.json and sys.stderr.isatty(),
-        now=now,
-    )
+    speech = _BatchSpeech(settings)
+    try:
+        report = run_batch(
+            settings.recordings_path,
+            rules,
+            since=since,
+            until=until,
+            call_ids=args.call_id,
+            write=not args.no_write,
+            show_progress=not args.no_progress and not args.json and sys.stderr.isatty(),
+            now=now,
+            transcriber=Retranscriber(speech.engine, settings.media),
+            retranscribe=args.retranscribe,
+        )
+    finally:
+        speech.close()
     for error in report.errors:
         print(f"error: {error}", file=sys.stderr)
     _index_verdicts(settings, report)
@@ -123,6 +141,40 @@ def cmd_qa(args: argparse.Namespace) -> int:
     for name in missing:
         print(f"error: no recording of call {name!r} under {settings.recordings_path}", file=sys.stderr)
     return 1 if report.count("fail") or report.errors or missing else 0
+
+
+class _BatchSpeech:
+    """The speech pool's low-priority lane, made on first use: the running pool's
+    (``media.speech_service_dir``), else a pool started for this batch, else (``speech_workers``
+    0) a decoder in this process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool: SpeechPool | None = None
+        self.remote: RemoteAsrEngine | None = None
+
+    def engine(self) -> AsrEngine:
+        media = self.settings.media
+        if media.speech_service_dir:
+            self.remote = connect(media.speech_service_dir, offline=True)
+            return self.remote
+        if media.speech_workers == 0:
+            return create_asr_engine(media)
+        workers = default_workers() if media.speech_workers < 0 else media.speech_workers
+        pool = SpeechPool(media, workers, "warning")
+        try:
+            pool.start()
+        except BaseException:
+            pool.stop()
+            raise
+        self.pool, self.remote = pool, pool.offline_engine()
+        return self.remote
+
+    def close(self) -> None:
+        if self.remote is not None:
+            self.remote.close()
+        if self.pool is not None:
+            self.pool.stop()
 
 
 def _index_verdicts(settings: Settings, report: BatchReport) -> None:
@@ -162,6 +214,8 @@ def _print_lines(report: BatchReport, out: TextIO) -> None:
             print(f"  FAILED {rule.rule_id}{critical} @ {rule.at or '-'}: {rule.detail}", file=out)
         for rule in result.not_evaluable:
             print(f"  NOT EVALUABLE {rule.rule_id}: {rule.detail}", file=out)
+        for track, added in call.retranscribed.items():
+            print(f"  RE-TRANSCRIBED {track} track: {added} turn(s) added from the recording", file=out)
     reasons = Counter(call.skipped for call in report.skipped)
     skipped = "; ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
     summary = (

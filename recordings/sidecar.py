@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from recordings.errors import RecordingError, SidecarError
+from recordings.json_fields import JsonFields
 from recordings.private_fs import fsync_dir, open_private
 
 SCHEMA_VERSION = 1
 SIDECAR_SUFFIX = ".json"
 WAV_SUFFIX = ".wav"
 CHANNELS: dict[str, str] = {"left": "caller", "right": "bot"}
-SPEAKERS = ("caller", "bot", "agent")
+SPEAKERS = ("caller", "bot", "agent", "supervisor")
 STATUSES = ("recording", "complete", "interrupted")
 DIRECTIONS = ("inbound", "outbound")
 
@@ -108,6 +109,61 @@ class Pause:
         return f"[recording paused {self.start_s:.2f}-{end}s] {self.reason}".rstrip()
 
 
+ALERT_SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """A live supervision alert that fired during the call (``supervision/alerts.py``):
+    which rule, how severe, when (seconds from the start) and why. Never holds redacted text."""
+
+    rule: str
+    kind: str
+    severity: str
+    at_s: float
+    evidence: str
+    action: Mapping[str, object] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "kind": self.kind,
+            "severity": self.severity,
+            "at_s": _round(self.at_s),
+            "evidence": self.evidence,
+            **({"action": dict(self.action)} if self.action else {}),
+        }
+
+    def describe(self) -> str:
+        """One line: ``[  12.34] ALERT high legal_threat: said 'lawyer'``."""
+        return f"[{self.at_s:7.2f}] ALERT {self.severity} {self.rule}: {self.evidence}"
+
+
+SUPERVISION_EVENTS = ("started", "mode_changed", "ended", "key_ignored")
+
+
+@dataclass(frozen=True)
+class SupervisionMark:
+    """A supervisor joined the call, changed mode or left (``ivr/supervisor_session.py``):
+    who, in which mode, when (seconds from the start) and why. The audit log has the same steps."""
+
+    event: str
+    mode: str | None
+    previous: str | None
+    user: str
+    at_s: float
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event": self.event, "mode": self.mode, "previous": self.previous, "user": self.user,
+                "at_s": _round(self.at_s), "reason": self.reason}  # fmt: skip
+
+    def describe(self) -> str:
+        """One line: ``[  12.34] SUPERVISOR alice mode_changed listen -> barge (key 5)``."""
+        why = f" ({self.reason})" if self.reason else ""
+        return f"[{self.at_s:7.2f}] SUPERVISOR {self.user} {self.event} {self.previous} -> {self.mode}{why}"
+
+
 @dataclass(frozen=True)
 class Sidecar:
     call_id: str
@@ -132,6 +188,8 @@ class Sidecar:
     """Which number key made ``from_hmac``/``to_hmac`` (see :mod:`recordings.numbers`); empty: none."""
     from_hmac: str = ""
     to_hmac: str = ""
+    alerts: tuple[AlertRecord, ...] = ()
+    supervision: tuple[SupervisionMark, ...] = ()
 
     def with_changes(self, **changes: Any) -> Sidecar:
         return replace(self, **changes)
@@ -158,6 +216,8 @@ class Sidecar:
             "turns": [t.to_json() for t in self.turns],
             "pauses": [p.to_json() for p in self.pauses],
             "tags": dict(self.tags),
+            **({"alerts": [a.to_json() for a in self.alerts]} if self.alerts else {}),
+            **({"supervision": [m.to_json() for m in self.supervision]} if self.supervision else {}),
             **(
                 {"numbers": {"key_id": self.number_key_id, "from": self.from_hmac, "to": self.to_hmac}}
                 if self.number_key_id
@@ -176,11 +236,11 @@ def iso(moment: datetime) -> str:
 LATENCY_KEYS = ("speech_end_s", "decided_s", "asr_final_s", "reply_start_s")
 
 
-def _latency(turn: _Fields) -> dict[str, float] | None:
+def _latency(turn: JsonFields) -> dict[str, float] | None:
     raw = turn.get("latency", dict, optional=True)
     if raw is None:
         return None
-    marks = _Fields(turn.path, raw, turn.name("latency"))
+    marks = JsonFields(turn.path, raw, turn.name("latency"))
     unknown = sorted(set(raw) - set(LATENCY_KEYS))
     if unknown:
         raise marks.fail(unknown[0], f"is not one of {', '.join(LATENCY_KEYS)}")
@@ -228,76 +288,13 @@ def read_sidecar(path: Path) -> Sidecar:
     return _parse(path, raw)
 
 
-class _Fields:
-    """Typed access to a JSON object that reports the dotted field path on any mismatch."""
-
-    def __init__(self, path: Path, raw: Any, prefix: str = "") -> None:
-        self.path = path
-        self.prefix = prefix
-        if not isinstance(raw, dict):
-            raise SidecarError(path, f"expected an object, got {type(raw).__name__}", prefix or None)
-        self.raw: dict[str, Any] = raw
-
-    def name(self, key: str) -> str:
-        return f"{self.prefix}.{key}" if self.prefix else key
-
-    def fail(self, key: str, problem: str) -> SidecarError:
-        return SidecarError(self.path, problem, self.name(key))
-
-    def get(self, key: str, kind: type | tuple[type, ...], optional: bool = False) -> Any:
-        if key not in self.raw:
-            if optional:
-                return None
-            raise self.fail(key, "missing")
-        value = self.raw[key]
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise self.fail(key, f"expected {_kind_name(kind)}, got {value!r}")
-        if not isinstance(value, kind):
-            raise self.fail(key, f"expected {_kind_name(kind)}, got {value!r}")
-        return value
-
-    def number(self, key: str) -> float:
-        return float(self.get(key, (int, float)))
-
-    def optional_number(self, key: str) -> float | None:
-        value = self.get(key, (int, float), optional=True)
-        return None if value is None else float(value)
-
-    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
-        value: str = self.get(key, str)
-        if value not in allowed:
-            raise self.fail(key, f"{value!r} is not one of {', '.join(allowed)}")
-        return value
-
-    def moment(self, key: str) -> datetime:
-        value: str = self.get(key, str)
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise self.fail(key, f"{value!r} is not an ISO 8601 timestamp") from None
-        if parsed.tzinfo is None:
-            raise self.fail(key, f"{value!r} has no time zone")
-        return parsed.astimezone(UTC)
-
-    def optional_moment(self, key: str) -> datetime | None:
-        return None if self.get(key, str, optional=True) is None else self.moment(key)
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "a number", float: "a number", dict: "an object", list: "a list"}
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
-
-
 def _parse(path: Path, raw: Any) -> Sidecar:
-    f = _Fields(path, raw)
+    f = JsonFields(path, raw)
     schema = f.get("schema", int)
     if schema != SCHEMA_VERSION:
         raise f.fail("schema", f"version {schema} is not supported (expected {SCHEMA_VERSION})")
     call_id = f.get("call_id", str)
-    flow = _Fields(path, f.get("flow", dict), "flow")
+    flow = JsonFields(path, f.get("flow", dict), "flow")
     sha = f.get("sha256", str, optional=True)
     if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", sha):
         raise f.fail("sha256", f"{sha!r} is not a hex SHA-256 digest")
@@ -306,7 +303,7 @@ def _parse(path: Path, raw: Any) -> Sidecar:
         raise f.fail("wav", f"{wav!r} must be a file name next to the sidecar")
     turns = []
     for index, item in enumerate(f.get("turns", list)):
-        t = _Fields(path, item, f"turns[{index}]")
+        t = JsonFields(path, item, f"turns[{index}]")
         turns.append(
             Turn(
                 speaker=t.choice("speaker", SPEAKERS),
@@ -320,7 +317,7 @@ def _parse(path: Path, raw: Any) -> Sidecar:
         )
     pauses = []
     for index, item in enumerate(f.get("pauses", list)):
-        p = _Fields(path, item, f"pauses[{index}]")
+        p = JsonFields(path, item, f"pauses[{index}]")
         pauses.append(
             Pause(
                 start_s=p.number("start_s"),
@@ -329,8 +326,21 @@ def _parse(path: Path, raw: Any) -> Sidecar:
             )
         )
     tags = f.get("tags", dict, optional=True) or {}
+    alerts = []
+    for index, item in enumerate(f.get("alerts", list, optional=True) or []):
+        a = JsonFields(path, item, f"alerts[{index}]")
+        alerts.append(
+            AlertRecord(
+                rule=a.get("rule", str),
+                kind=a.get("kind", str),
+                severity=a.choice("severity", ALERT_SEVERITIES),
+                at_s=a.number("at_s"),
+                evidence=a.get("evidence", str),
+                action=a.get("action", dict, optional=True),
+            )
+        )
     numbers_raw = f.get("numbers", dict, optional=True)
-    numbers = _Fields(path, numbers_raw, "numbers") if numbers_raw is not None else None
+    numbers = JsonFields(path, numbers_raw, "numbers") if numbers_raw is not None else None
     return Sidecar(
         call_id=call_id,
         status=f.choice("status", STATUSES),  # type: ignore[arg-type]
@@ -353,10 +363,26 @@ def _parse(path: Path, raw: Any) -> Sidecar:
         number_key_id=numbers.get("key_id", str) if numbers else "",
         from_hmac=_hmac_field(numbers, "from"),
         to_hmac=_hmac_field(numbers, "to"),
+        alerts=tuple(alerts),
+        supervision=tuple(
+            _supervision_mark(JsonFields(path, item, f"supervision[{index}]"))
+            for index, item in enumerate(f.get("supervision", list, optional=True) or [])
+        ),
     )
 
 
-def _hmac_field(numbers: _Fields | None, key: str) -> str:
+def _supervision_mark(m: JsonFields) -> SupervisionMark:
+    return SupervisionMark(
+        event=m.choice("event", SUPERVISION_EVENTS),
+        mode=m.get("mode", str, optional=True),
+        previous=m.get("previous", str, optional=True),
+        user=m.get("user", str),
+        at_s=m.number("at_s"),
+        reason=m.get("reason", str, optional=True) or "",
+    )
+
+
+def _hmac_field(numbers: JsonFields | None, key: str) -> str:
     """A keyed number hash: hex SHA-256 size, or empty (no number was given)."""
     if numbers is None:
         return ""

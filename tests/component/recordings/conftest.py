@@ -8,56 +8,32 @@ import contextlib
 import io
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from ivr.cli import main
 from media.frames import FRAME_SAMPLES
 from recordings import CallMetadata, DualTrackRecorder
 from recordings.database import forget_engines
+from tests import db_fixtures
+from tests.db_fixtures import BACKENDS, fresh_database
 
-PG_ADMIN_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = db_fixtures.PG_ADMIN_URL  # for modules that import these from here
+_pg_admin = db_fixtures.pg_admin
 T0 = datetime(2024, 5, 1, 9, 30, 0, tzinfo=UTC)
 
 
-def _pg_admin() -> Engine:
-    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        engine.dispose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {exc.orig}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}")
-    return engine
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL to an empty database on each backend (SQLite: under ``tmp_path/data``, the default)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'data' / 'ivr.sqlite3'}"
-        forget_engines()
-        return
-    admin = _pg_admin()
-    schema = f"recordings_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        forget_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_database(
+        request.param, tmp_path / "data" / "ivr.sqlite3", "recordings_test", forget_engines
+    ) as url:
+        yield url
 
 
 def config_file(data: Path, db_url: str, retention: Mapping[str, int] | None = None) -> Path:
