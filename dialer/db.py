@@ -29,6 +29,7 @@ from config.database import postgres_timeouts
 from config.errors import IvrError
 from config.logs import log_event
 from config.settings import DatabaseSettings
+from recordings.private_fs import private_database_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULTS = DatabaseSettings()
@@ -68,14 +69,12 @@ def make_engine(url: str, settings: DatabaseSettings = DEFAULTS, **kwargs: Any) 
         return engine
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
-        folder = Path(database).expanduser().parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser()
+        try:  # contacts' numbers: the file is the owner's only (0600, its folder 0700 if new)
+            private_database_file(path)
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise DialerDataError(
-                f"cannot create the database folder {str(folder)[:200]}: {reason}"
-            ) from None
+            raise DialerDataError(f"cannot create the database file {str(path)[:200]}: {reason}") from None
     busy_ms = int(settings.lock_timeout_s * 1000)
     engine = _create(
         url, dict(connect_args={"check_same_thread": False, "timeout": busy_ms / 1000}, **kwargs)

@@ -7,9 +7,9 @@ are taken ``FOR UPDATE SKIP LOCKED``, so upkeep never waits for a worker's live 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, insert, or_, select, true
+from sqlalchemy import Engine, and_, func, insert, or_, select, true
 from sqlalchemy.orm import Session
 
 from dialer.call_result import CallResult, Outcome
@@ -73,19 +73,23 @@ def close_listed_contacts(engine: Engine, for_update: bool, now: datetime) -> in
     return len(contacts)
 
 
-def expire_due(engine: Engine, for_update: bool, now: datetime) -> list[ExpiredContact]:
+def expire_due(
+    engine: Engine, for_update: bool, now: datetime, lookahead: timedelta = timedelta(0)
+) -> list[ExpiredContact]:
     """Give outcome ``expired`` (and an event) to waiting contacts no call may reach in time.
 
     A contact expires once no call may start any more: at its deadline less the campaign's
     ``retry.deadline_margin`` at the latest, so the alert comes at least the margin before
-    the deadline, while someone can still act on the order.
+    the deadline, while someone can still act on the order. ``lookahead``: also those whose
+    last start comes within it (the worker passes its poll interval, so an expiry it raises
+    at its next look is never after the last start; :func:`next_last_start` says when to look).
     """
     expired_now: list[ExpiredContact] = []
     with Session(engine) as session, session.begin():
         campaigns = session.scalars(select(Campaign).where(Campaign.state != CampaignState.FINISHED))
         for camp in list(campaigns):
             policy = campaign_policy(camp)
-            horizon = now + policy.retry.deadline_margin
+            horizon = now + lookahead + policy.retry.deadline_margin
             ends = camp.ends_at is not None and camp.ends_at <= horizon
             due = true() if ends else Contact.window_end <= horizon
             query = select(Contact).where(
@@ -96,10 +100,30 @@ def expire_due(engine: Engine, for_update: bool, now: datetime) -> list[ExpiredC
             for contact in session.scalars(query):
                 if contact.dnc:
                     finish(session, contact, Outcome.DO_NOT_CALL.value, now, "on the do-not-call list")
-                elif expired(slot(contact), now, policy):
+                elif expired(slot(contact), now + lookahead, policy):
                     expire(session, contact, now, "deadline passed unreached")
                     expired_now.append(ExpiredContact(contact.id, camp.name, contact.phone))
     return expired_now
+
+
+def next_last_start(engine: Engine, now: datetime) -> datetime | None:
+    """The earliest last start (deadline less the margin) after ``now`` of a contact still
+    waiting in a campaign that is not finished: when :func:`expire_due` has work next."""
+    found: datetime | None = None
+    with Session(engine) as session:
+        for camp in session.scalars(select(Campaign).where(Campaign.state != CampaignState.FINISHED)):
+            margin = campaign_policy(camp).retry.deadline_margin
+            waiting = and_(
+                Contact.campaign_id == camp.id, Contact.state == ContactState.PENDING, Contact.dnc.is_(False)
+            )
+            first = session.scalar(select(func.min(Contact.window_end)).where(waiting))
+            if camp.ends_at is not None and session.scalar(select(Contact.id).where(waiting).limit(1)):
+                first = camp.ends_at if first is None else min(first, camp.ends_at)
+            if first is not None:
+                start = first - margin
+                if start > now and (found is None or start < found):
+                    found = start
+    return found
 
 
 def finish_campaigns(engine: Engine, now: datetime) -> list[str]:

@@ -39,8 +39,9 @@ from sqlalchemy.orm import Session
 from dialer.call_list_columns import STANDARD_COLUMNS, required_columns
 from dialer.call_list_csv import ImportFileError, Reject, read_rows, write_rejects
 from dialer.call_list_rows import MAX_PRIORITY, YEARS, CampaignSpec, ContactRow, RowParser, parse_column_map
+from dialer.call_result import Outcome
 from dialer.db import DialerDataError
-from dialer.models import Base, Campaign, Contact, ContactEvent, DncEntry, EventKind
+from dialer.models import Base, Campaign, Contact, ContactEvent, ContactState, DncEntry, EventKind
 
 __all__ = [
     "MAX_PRIORITY",
@@ -225,7 +226,11 @@ def _contact_values(campaign_id: int, row: ContactRow, dnc: bool, now: datetime)
         "fields": dict(row.fields),
         "source_hash": row.source_hash,
         "dnc": dnc,
-        "state": "pending",
+        # A number already on the do-not-call list ends ``do_not_call`` here, at import, as
+        # listing it later would: never leased, never dialled, never reported expired.
+        "state": ContactState.DONE.value if dnc else ContactState.PENDING.value,
+        "outcome": Outcome.DO_NOT_CALL.value if dnc else None,
+        "outcome_at": now if dnc else None,
         "attempts": 0,
         "next_attempt_at": row.window_start or now,
         "lease_token": 0,
@@ -240,6 +245,9 @@ def _insert(session: Session, batch: list[dict[str, Any]]) -> int:
     return count
 
 
+_DNC_DETAIL = "import; outcome do_not_call"
+
+
 def _record_dnc_events(session: Session, campaign_id: int, now: datetime) -> None:
     ids = session.scalars(
         select(Contact.id).where(
@@ -251,5 +259,5 @@ def _record_dnc_events(session: Session, campaign_id: int, now: datetime) -> Non
     if ids:
         session.execute(
             insert(ContactEvent),
-            [{"contact_id": i, "at": now, "kind": EventKind.DNC_MARKED, "detail": "import"} for i in ids],
+            [{"contact_id": i, "at": now, "kind": EventKind.DNC_MARKED, "detail": _DNC_DETAIL} for i in ids],
         )

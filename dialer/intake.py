@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from config.logs import log_event
 from dialer.call_list_csv import control_character
-from dialer.call_result import PolicyError
+from dialer.call_result import Outcome, PolicyError
 from dialer.db import database_error
 from dialer.importer import STANDARD_COLUMNS, CampaignSpec, ContactRow, RowParser
 from dialer.intake_answers import (
@@ -167,13 +167,14 @@ def _add(session: Session, name: str, request: IntakeRequest, source: str, now: 
     dnc = session.get(DncEntry, parsed.phone) is not None
     next_at = (parsed.window_start or now) if dnc else verdict.not_before
     assert next_at is not None
-    contact = _contact(campaign.id, parsed, dnc, next_at)
+    contact = _contact(campaign.id, parsed, dnc, next_at, now)
     session.add(contact)
     session.flush()
     detail = f"intake {source}"
     session.add(ContactEvent(contact_id=contact.id, at=now, kind=EventKind.IMPORTED, detail=detail))
     if dnc:
-        session.add(ContactEvent(contact_id=contact.id, at=now, kind=EventKind.DNC_MARKED, detail=detail))
+        marked = f"{detail}; outcome do_not_call"
+        session.add(ContactEvent(contact_id=contact.id, at=now, kind=EventKind.DNC_MARKED, detail=marked))
     session.flush()
     added = _added(contact, campaign, dialable_now=verdict.ok and not dnc and state is CampaignState.RUNNING)
     if dnc:
@@ -258,7 +259,7 @@ def _added(contact: Contact, campaign: Campaign, *, dialable_now: bool) -> Added
     )
 
 
-def _contact(campaign_id: int, row: ContactRow, dnc: bool, next_at: datetime) -> Contact:
+def _contact(campaign_id: int, row: ContactRow, dnc: bool, next_at: datetime, now: datetime) -> Contact:
     """The stored contact, as :func:`dialer.importer.import_csv` stores a row."""
     return Contact(
         campaign_id=campaign_id,
@@ -275,7 +276,10 @@ def _contact(campaign_id: int, row: ContactRow, dnc: bool, next_at: datetime) ->
         fields=dict(row.fields),
         source_hash=row.source_hash,
         dnc=dnc,
-        state=ContactState.PENDING.value,
+        # On the do-not-call list already: final at once, as at import (never leased or expired).
+        state=ContactState.DONE.value if dnc else ContactState.PENDING.value,
+        outcome=Outcome.DO_NOT_CALL.value if dnc else None,
+        outcome_at=now if dnc else None,
         attempts=0,
         next_attempt_at=next_at,
         lease_token=0,

@@ -3,7 +3,8 @@ and per hour, deadlines at risk, and the contacts worth a look (in a call, retry
 just finished) with their last outcome and next retry.
 
 The rates are :mod:`dialer.rates` (connect per contact, success per connected contact, machine
-and abandonment per answered attempt) over the campaign's attempts, streamed from the database.
+and abandonment per answered attempt), counted by the database (:mod:`dialer.rates_sql`) so a
+read stays well under a second at 100,000 attempts.
 Callees appear by contact id and row, never by number or name.
 """
 
@@ -20,7 +21,8 @@ from sqlalchemy.orm import Session
 from dialer.call_result import CallResult
 from dialer.db import CampaignNotFoundError
 from dialer.models import Attempt, Campaign, Contact, ContactState
-from dialer.rates import AttemptFacts, Rates, Tally, hour_of, success_outcomes
+from dialer.rates import Rates, hour_of, success_outcomes
+from dialer.rates_sql import campaign_rates, hourly_rates
 from dialer.scheduler import at_risk
 from dialer.store_types import campaign_policy, slot
 
@@ -134,38 +136,8 @@ def campaign_status(
         by_state = _counts(session, Contact.state, of_campaign)
         by_outcome = _counts(session, Contact.outcome, of_campaign, Contact.outcome.is_not(None))
         dnc = session.scalar(select(func.count()).where(of_campaign, Contact.dnc.is_(True))) or 0
-        succeeded = frozenset(
-            session.scalars(select(Contact.id).where(of_campaign, Contact.outcome.in_(successes)))
-        )
-        total, recent = Tally(successes, succeeded), Tally(successes, succeeded)
-        buckets: dict[datetime, Tally] = {}
         first_hour = hour_of(now) - timedelta(hours=hours - 1)
-        lines = 0
-        query = (
-            select(
-                Attempt.contact_id,
-                Attempt.result,
-                Attempt.invite_at,
-                Attempt.answered_at,
-                Attempt.flow_started_at,
-                Attempt.ended_at,
-                Attempt.flow_outcome,
-            )
-            .join(Contact, Contact.id == Attempt.contact_id)
-            .where(of_campaign)
-            .execution_options(yield_per=10_000)
-        )
-        for row in session.execute(query):
-            attempt = AttemptFacts(*row)
-            lines += attempt.invite_at is not None and attempt.ended_at is None
-            total.add(attempt)
-            if attempt.invite_at is None or not attempt.counted:
-                continue
-            if attempt.invite_at >= now - OFCOM_WINDOW:
-                recent.add(attempt)
-            hour = hour_of(attempt.invite_at)
-            if hour >= first_hour:
-                buckets.setdefault(hour, Tally(successes)).add(attempt)
+        total, recent, lines = campaign_rates(session, camp.id, successes, now - OFCOM_WINDOW)
         risky, risk_total = _at_risk(session, camp, now, horizon)
         return CampaignStatus(
             name=camp.name,
@@ -177,9 +149,9 @@ def campaign_status(
             by_outcome=by_outcome,
             dnc=dnc,
             lines_in_use=lines,
-            rates=total.rates(),
-            rates_24h=recent.rates(),
-            hourly=[(hour, tally.rates()) for hour, tally in sorted(buckets.items())],
+            rates=total,
+            rates_24h=recent,
+            hourly=hourly_rates(session, camp.id, successes, first_hour),
             success_outcomes=successes,
             at_risk=risky,
             at_risk_total=risk_total,

@@ -32,6 +32,7 @@ from dialer.housekeeping import (
     close_listed_contacts,
     expire_due,
     finish_campaigns,
+    next_last_start,
     reclaim_expired_leases,
 )
 from dialer.models import Campaign, CampaignState, Contact, ContactState
@@ -201,9 +202,14 @@ class DialerStore(AttemptStore):
         """Waiting contacts on the do-not-call list end ``do_not_call`` now."""
         return close_listed_contacts(self.engine, self._for_update, now)
 
-    def expire_due(self, now: datetime) -> list[ExpiredContact]:
-        """Expire waiting contacts no call may reach in time (the margin before the deadline)."""
-        return expire_due(self.engine, self._for_update, now)
+    def expire_due(self, now: datetime, lookahead: timedelta = timedelta(0)) -> list[ExpiredContact]:
+        """Expire waiting contacts no call may reach in time (the margin before the deadline),
+        or within ``lookahead`` of now."""
+        return expire_due(self.engine, self._for_update, now, lookahead)
+
+    def next_last_start(self, now: datetime) -> datetime | None:
+        """When the next waiting contact's last start comes (see :mod:`dialer.housekeeping`)."""
+        return next_last_start(self.engine, now)
 
     def finish_campaigns(self, now: datetime) -> list[str]:
         """Finish running campaigns with nothing left to dial."""

@@ -88,6 +88,8 @@ class DialerWorker:
         self.stats = WorkerStats()
         self._calls: set[asyncio.Task[None]] = set()
         self._last_housekeeping: float | None = None
+        self._next_expiry: datetime | None = None  # the next waiting contact's last start
+        self._lookahead = timedelta(seconds=self.config.poll_interval_s)
         self._wake = asyncio.Event()
         self._settled = False  # a call ended since the last housekeeping
         self._stop: asyncio.Event | None = None
@@ -108,8 +110,11 @@ class DialerWorker:
         now = self.clock.now()
         await asyncio.to_thread(self.store.reclaim_expired_leases, now)
         await asyncio.to_thread(self.store.close_listed_contacts, now)
-        for gone in await asyncio.to_thread(self.store.expire_due, now):
+        # One poll interval ahead: the next look may come that late, and an expiry must come
+        # before the last start (at least the margin before the deadline), not after it.
+        for gone in await asyncio.to_thread(self.store.expire_due, now, self._lookahead):
             self._publish_expired(gone)
+        self._next_expiry = await asyncio.to_thread(self.store.next_last_start, now)
         if self.config.finish_empty_campaigns:
             await asyncio.to_thread(self.store.finish_campaigns, now)
         await warn_short_margins(self.store, self.config)
@@ -122,6 +127,7 @@ class DialerWorker:
         if (
             self._last_housekeeping is None
             or mono - self._last_housekeeping >= self.config.housekeeping_interval_s
+            or (self._next_expiry is not None and self.clock.now() + self._lookahead >= self._next_expiry)
         ):
             await self.housekeeping()
         started = 0

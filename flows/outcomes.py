@@ -23,6 +23,11 @@ from flows.yaml_source import Pos
 Declared = list[tuple[str, Pos]]
 """``negative_outcomes`` as written: each name and where it stands."""
 
+HONOURED_ON_HANGUP = frozenset({"do_not_call"})
+"""Negative outcomes that still take effect when the caller hangs up while we double-check
+them (issue 14): a do-not-call request, because not calling again is the side to err on. A
+decline is never among them: it cancels what the customer bought, so it needs their "yes"."""
+
 LOOKS_NEGATIVE = re.compile(r"declin|cancel|do_not_call|opt(?:ed)?_?out|unsubscrib|refus|revok|withdr")
 
 

@@ -32,6 +32,7 @@ from flows.events import (
     TransferResult,
 )
 from flows.keys import KeyRead, finish_keys, read_key
+from flows.outcomes import HONOURED_ON_HANGUP, negative_outcome
 from flows.templates import render
 from flows.walker import FLOW_ERROR_OUTCOME, FLOW_ERROR_PROMPT, MAX_HOPS, StepWalker
 
@@ -75,7 +76,7 @@ class FlowSession(StepWalker):
         if isinstance(event, PromptFinished):
             self.barge_ins += int(event.interrupted)
         elif isinstance(event, CallerHangUp):
-            self._finish(self.outcome or self.flow.settings.hangup_outcome)
+            self._finish(self.outcome or self._honoured_on_hangup() or self.flow.settings.hangup_outcome)
         elif isinstance(event, TransferResult):
             self._transfer_result(event, out)
         elif self._state in ("listening", "confirming"):
@@ -85,6 +86,15 @@ class FlowSession(StepWalker):
                 self._key(event.digit, out)
             elif isinstance(event, NoInput):
                 self._no_input_event(out)
+
+    def _honoured_on_hangup(self) -> str:
+        """A do-not-call request being double-checked when the caller hangs up takes effect;
+        any other pending negative answer does not (:data:`flows.outcomes.HONOURED_ON_HANGUP`)."""
+        ask = self.flow.steps[self.step].ask if self.step in self.flow.steps else None
+        if self._state != "confirming" or self._pending is None or ask is None:
+            return ""
+        outcome, _ = negative_outcome(self.flow, answer_target(ask, self._pending))
+        return outcome if outcome in HONOURED_ON_HANGUP else ""
 
     # -- answers ------------------------------------------------------------------------------
 

@@ -157,7 +157,8 @@ def test_person_who_answers_runs_the_flow_and_its_outcome_is_recorded(tmp_path: 
     data_dir = campaign(tmp_path)
     workdir = tmp_path / "callee"
     workdir.mkdir()
-    person_audio(workdir, "No.", answer_at_s=12.0)  # once asked whether they are Maria Lopez
+    # "No." when asked whether they are Maria Lopez, and "No." again when asked once more.
+    person_audio(workdir, "No.", answer_at_s=12.0, then="No.", then_after_s=6.5)
     peer, port = callee("uas_person", workdir, calls=1)
     dial(data_dir, port)
     assert peer.wait(30) == 0, (workdir / "sipp_errors.log").read_text(errors="replace")
@@ -307,7 +308,7 @@ def test_serve_with_dial_answers_a_caller_and_works_the_campaign_on_one_endpoint
     data_dir = campaign(tmp_path)
     workdir = tmp_path / "callee"
     workdir.mkdir()
-    person_audio(workdir, "No.", answer_at_s=12.0)
+    person_audio(workdir, "No.", answer_at_s=12.0, then="No.", then_after_s=6.5)  # asked twice
     peer, port = callee("uas_person", workdir, calls=1, trace=True)
     ivr = start_ivr(
         flow=ROOT / "flows" / "library" / "demo.yaml",
@@ -363,7 +364,7 @@ def test_serve_workers_with_dial_pass_the_dialer_on_to_the_worker_processes(
     data_dir = campaign(tmp_path)
     workdir = tmp_path / "callee"
     workdir.mkdir()
-    person_audio(workdir, "No.", answer_at_s=12.0)
+    person_audio(workdir, "No.", answer_at_s=12.0, then="No.", then_after_s=6.5)  # asked twice
     peer, port = callee("uas_person", workdir, calls=1)
     ivr = start_ivr(
         data_dir=data_dir,

@@ -196,6 +196,35 @@ def test_dialer_data_expiry_alert_comes_the_margin_before_the_deadline(engine: E
     assert contact(engine, cid1).outcome == "expired"
 
 
+def test_dialer_data_worker_expires_a_contact_at_its_last_start_not_at_the_next_interval(
+    engine: Engine,
+) -> None:
+    """The acceptance run (bench/acceptance_campaign.py) saw expiries up to the housekeeping
+    interval after the last start, less than the margin before the deadline: the worker now
+    looks again when the next last start comes, one poll interval ahead."""
+    cid = make_campaign(engine, calling_hours=ALWAYS_OPEN, retry={"deadline_margin": "90s"})
+    deadline = CLOSING + timedelta(hours=1)
+    last_start = deadline - timedelta(seconds=90)
+    (cid1,) = add_contacts(engine, cid, 1, start=deadline - timedelta(hours=24))
+    with Session(engine) as session, session.begin():  # a retry due just before the last start
+        session.execute(
+            update(Contact)
+            .where(Contact.id == cid1)
+            .values(next_attempt_at=last_start - timedelta(seconds=0.8))
+        )
+    clock = FakeClock(last_start - timedelta(seconds=5))
+    placer = ScriptedPlacer(clock, {})
+    worker, events = build(engine, clock, placer, housekeeping_interval_s=10.0, poll_interval_s=1.0)
+    asyncio.run(worker.tick())  # housekeeping: nothing to expire yet, the retry still fits
+    assert contact(engine, cid1).outcome is None
+    clock.advance(4.5)  # 0.5 s before the last start, 4.5 s after the last housekeeping
+    asyncio.run(worker.tick())
+    gone = contact(engine, cid1)
+    assert (gone.outcome, gone.attempts) == ("expired", 0)
+    assert gone.outcome_at is not None and gone.outcome_at <= last_start  # the margin before the deadline
+    assert [p["contact_id"] for t, p in events.events if t.endswith("/expired")] == [cid1]
+
+
 class FailingPlacer:
     """Fails before its INVITE, or finds no free line, or pjsua refuses the call after the check."""
 

@@ -106,7 +106,11 @@ def test_dialer_data_dnc_numbers_are_kept_but_marked(engine: Engine, tmp_path: P
         marked = session.scalars(select(Contact).where(Contact.dnc.is_(True))).one()
         events = session.scalars(select(ContactEvent)).all()
     assert marked.phone == "+8613912345678"
-    assert [(e.contact_id, e.kind) for e in events] == [(marked.id, EventKind.DNC_MARKED)]
+    # Closed at import (issue 14), not at its first lease or its deadline.
+    assert (marked.state, marked.outcome, marked.outcome_at) == ("done", "do_not_call", NOW)
+    assert [(e.contact_id, e.kind, e.detail) for e in events] == [
+        (marked.id, EventKind.DNC_MARKED, "import; outcome do_not_call")
+    ]
 
 
 def test_dialer_data_malformed_file_stores_nothing(engine: Engine, tmp_path: Path) -> None:

@@ -116,7 +116,12 @@ def test_dialer_intake_db_do_not_call_number_is_stored_marked(engine: Engine) ->
         contact = session.scalars(select(Contact)).one()
         kinds = [(e.kind, e.detail) for e in session.scalars(select(ContactEvent).order_by(ContactEvent.id))]
     assert contact.dnc
-    assert kinds == [(EventKind.IMPORTED, "intake mqtt"), (EventKind.DNC_MARKED, "intake mqtt")]
+    # Closed at once (issue 14): never leased, never reported expired at its deadline.
+    assert (contact.state, contact.outcome, contact.outcome_at) == ("done", "do_not_call", T0)
+    assert kinds == [
+        (EventKind.IMPORTED, "intake mqtt"),
+        (EventKind.DNC_MARKED, "intake mqtt; outcome do_not_call"),
+    ]
     assert DialerStore(engine).lease("w1", T0) == []
 
 

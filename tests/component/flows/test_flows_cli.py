@@ -50,7 +50,7 @@ def test_chat_reads_turns_from_a_pipe() -> None:
         "flows/library/compliance_callback.yaml",
         "--contact",
         '{"first_name": "Maria", "last_name": "Lopez"}',
-        stdin="no\n",
+        stdin="no\nno\n",  # wrong_person is negative: asked once more (issue 14)
     )
     assert proc.returncode == 0, proc.stderr
     assert "bot: Am I speaking with Maria Lopez?" in proc.stdout
@@ -90,7 +90,7 @@ def test_graph_is_mermaid() -> None:
     proc = run("flows", "graph", "flows/library/retention.yaml")
     assert proc.returncode == 0
     assert proc.stdout.startswith("flowchart TD\n")
-    assert "globals -.->|do_not_call / 9| s_do_not_call" in proc.stdout
+    assert 'globals -.->|"do_not_call / 9"| s_do_not_call' in proc.stdout
 
 
 def test_graph_of_an_invalid_flow_fails_with_its_problems() -> None:

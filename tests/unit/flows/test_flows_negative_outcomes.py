@@ -140,18 +140,19 @@ def test_the_shipped_flows_declare_their_negative_outcomes_and_have_no_warning()
     assert validate_paths([LIBRARY], warnings=True) == []
     declared = {path.stem: load_flow(path).negative_outcomes for path in sorted(LIBRARY.glob("*.yaml"))}
     assert declared == {
-        "compliance_callback": ("declined",),
+        "compliance_callback": ("declined", "wrong_person"),
         "demo": (),
         "hotline": (),
-        "retention": ("declined", "do_not_call"),
+        "retention": ("declined", "do_not_call", "wrong_person"),
     }
 
 
 def test_the_compliance_steps_that_decline() -> None:
     flow = load_flow(LIBRARY / "compliance_callback.yaml")
-    assert flow.negative_steps == {"purchase_disputed", "declined"}
-    assert flow.steps["confirm_purchase"].ask is not None
-    assert flow.steps["confirm_purchase"].ask.confirm == "negative"
+    assert flow.negative_steps == {"purchase_disputed", "declined", "wrong_person"}
+    for step in ("confirm_purchase", "confirm_person"):  # wrong_person ends the contact: issue 14
+        ask = flow.steps[step].ask
+        assert ask is not None and ask.confirm == "negative"
 
 
 def test_a_warning_prints_with_its_label() -> None:
