@@ -21,6 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import ConfigError
+from config.service_settings import (
+    AlertSettings,
+    BalancerSettings,
+    ConsoleSettings,
+    IntakeSettings,
+    SupervisionSettings,
+)
 from config.setting_rules import (
     CHOICES,
     ENV_ONLY,
@@ -31,6 +38,26 @@ from config.setting_rules import (
     SECRETS,
 )
 from config.settings_sources import EnvText, env_yaml, get_nested, read_yaml, set_nested, short_repr
+
+__all__ = [  # the service sections live in config.service_settings and are settings too
+    "AlertSettings",
+    "BalancerSettings",
+    "ConsoleSettings",
+    "DatabaseSettings",
+    "DialerSettings",
+    "DirectorySettings",
+    "FlowSettings",
+    "IntakeSettings",
+    "MediaSettings",
+    "MqttSettings",
+    "RecordingSettings",
+    "Settings",
+    "SipSettings",
+    "SupervisionSettings",
+    "TransferSettings",
+    "load_settings",
+    "resolve_project_path",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "IVR_"
@@ -82,6 +109,12 @@ class MediaSettings:
     barge_in_echo_margin_db: float = 6.0
     speech_workers: int = -1
     speech_service_dir: str = ""
+    # Grammar steps: after end_silence_ms a complete phrase ends the turn; anything else (a
+    # caller pausing inside "ten ... in the morning") waits for this much silence.
+    end_silence_incomplete_ms: int = 1000
+    # Grammar steps: the first, shorter pause at which a complete, unambiguous phrase may
+    # already end the turn (equal to end_silence_ms: one check, at end_silence_ms).
+    end_silence_complete_ms: int = 300
 
 
 @dataclass(frozen=True)
@@ -149,23 +182,6 @@ class TransferSettings:
 
 
 @dataclass(frozen=True)
-class IntakeSettings:
-    """Real-time intake of contacts into running campaigns (``dialer/intake_http.py``, ``_mqtt``)."""
-
-    http_port: int = 0
-    bind_address: str = "127.0.0.1"
-    token: str = field(default="", repr=False)
-    token_file: str = ""
-    tls_cert_file: str = ""
-    tls_key_file: str = ""
-    max_body_bytes: int = 16384
-    requests_per_s: float = 20.0
-    burst: int = 100
-    mqtt: bool = False
-    mqtt_share_group: str = ""
-
-
-@dataclass(frozen=True)
 class Settings:
     data_dir: str = "data"
     log_level: str = "info"
@@ -179,6 +195,10 @@ class Settings:
     dialer: DialerSettings = field(default_factory=DialerSettings)
     transfer: TransferSettings = field(default_factory=TransferSettings)
     intake: IntakeSettings = field(default_factory=IntakeSettings)
+    balancer: BalancerSettings = field(default_factory=BalancerSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
 
     # Derived locations: one place decides where things live under the data dir.
     @property
@@ -204,6 +224,11 @@ class Settings:
     @property
     def flow_path(self) -> Path:
         return resolve_project_path(self.flow.path)
+
+    @property
+    def alert_rules_path(self) -> Path | None:
+        """The alert rules file; None when ``alerts.rules_file`` is empty (no alerts)."""
+        return resolve_project_path(self.alerts.rules_file) if self.alerts.rules_file else None
 
 
 def resolve_project_path(path: str) -> Path:

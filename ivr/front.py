@@ -1,6 +1,10 @@
-"""The front of ``serve --workers N``: one public SIP port redirecting callers to workers.
+"""The front of ``serve --workers N``: one public SIP port in front of the workers.
 
-It answers every INVITE with ``302 Moved Temporarily`` to the worker the
+With Kamailio installed (``balancer.front: auto`` or ``kamailio``), Kamailio listens there and
+dispatches every call to a healthy worker (:mod:`ivr.balancer_process`, as ``run_ivr.py balancer``
+does across machines): no redirect for the trunk to follow. Without it, the fallback below.
+
+The fallback answers every INVITE with ``302 Moved Temporarily`` to the worker the
 :class:`~ivr.worker_pool.WorkerPool` picks (``486 Busy Here`` when all are full), as a SIP
 redirect server does, so a caller's media never passes through it. SIGTERM stops every worker
 (each hangs its calls up politely). SIGUSR1 drains: new callers get ``503`` with
@@ -17,6 +21,8 @@ import signal
 
 from config.logs import log_event
 from config.settings import Settings
+from ivr.balancer_config import front_mode, front_plan
+from ivr.balancer_process import KamailioFront, find_kamailio
 from ivr.call_services import speech_engine
 from ivr.drain import DRAIN_SIGNAL, drain_requested_early, drain_timeout, hold_drain_requests
 from ivr.sip_agent import SipAgent
@@ -56,7 +62,12 @@ async def run_front(
             )
 
     front_sip = dataclasses.replace(settings.sip, max_concurrent_calls=settings.sip.engine_call_limit)
-    agent = SipAgent(front_sip, on_event, redirect=pool.choose)
+    agent: SipAgent | KamailioFront
+    if front_mode(settings.balancer.front, find_kamailio() is not None) == "kamailio":
+        ports = tuple(settings.sip.port + 1 + index for index in range(workers))  # as pool.start does
+        agent = KamailioFront(front_plan(settings, pool.host, ports))
+    else:
+        agent = SipAgent(front_sip, on_event, redirect=pool.choose)
 
     async def finish_drain() -> None:
         timeout = drain_timeout(settings.sip.drain_timeout_s)

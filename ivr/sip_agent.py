@@ -34,6 +34,7 @@ import pjsua2 as pj
 from config.errors import SipError
 from config.logs import log_event
 from config.settings import SipSettings
+from ivr.node_health import HealthReport, NodeLoad
 from ivr.pjsua2_build import installed_build
 from ivr.sip_call import CallRecord, PjAccount, PjCall, pj_error
 from ivr.sip_calls import SipCalls
@@ -71,6 +72,7 @@ class SipAgent:
         self._ep: Any = None
         self._account: PjAccount | None = None
         self._trunk_account: PjAccount | None = None
+        self._health = HealthReport()
         self.bound_port = settings.port
         self.build = installed_build()
         # What one process takes is measured (docs/benchmarks.md), and never more than the
@@ -168,6 +170,7 @@ class SipAgent:
                 self._ep.libHandleEvents(_POLL_MS)
                 self._run_commands()
                 self._calls.run_timers()
+                self._report_health()
             self._shutdown_calls()
         except Exception as exc:  # the loop itself must not die silently with calls in it
             log_event("sip.agent_failed", logging.CRITICAL, _log, error=pj_error(exc))
@@ -212,6 +215,14 @@ class SipAgent:
             status = pj.PresenceStatus()
             status.status = pj.PJSUA_BUDDY_STATUS_ONLINE if online else pj.PJSUA_BUDDY_STATUS_OFFLINE
             self._account.setOnlineStatus(status)
+
+    def _report_health(self) -> None:
+        # A balancer's OPTIONS probe sees 503 while this node would refuse an INVITE (ivr.node_health).
+        calls, most_pending = self._calls, self.settings.max_pending_invites
+        load = NodeLoad(calls.active, calls.pending_invites, self.capacity, most_pending, self.closing)
+        online = self._health.update(load)
+        if online is not None:
+            self._set_online(online)
 
     def _run_commands(self) -> None:
         while True:

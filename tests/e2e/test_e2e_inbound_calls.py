@@ -136,7 +136,7 @@ def test_call_beyond_the_limit_is_refused_with_486(start_ivr: Any, tmp_path: Pat
 
 def test_ten_simultaneous_calls_through_the_redirecting_front(start_ivr: Any, tmp_path: Path) -> None:
     """One pjsua2 process holds 4 calls (the wheel's PJSUA_MAX_CALLS): ten at once need workers."""
-    ivr = start_ivr(workers=3)
+    ivr = start_ivr(workers=3, IVR_BALANCER__FRONT="redirect")  # the no-Kamailio fallback
     call = place_call(
         ivr,
         "caller_redirected",

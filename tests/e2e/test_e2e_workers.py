@@ -67,7 +67,7 @@ def wait_for_line(ivr: IvrProcess, text: str, timeout: float = 10.0) -> None:
 
 
 def test_a_killed_worker_is_replaced_and_its_call_recording_sealed(start_ivr: Any, tmp_path: Path) -> None:
-    ivr = start_ivr(workers=2)
+    ivr = start_ivr(workers=2, IVR_BALANCER__FRONT="redirect")  # the 302 front, no Kamailio
     live = start_speaking_caller(ivr, tmp_path / "live")
     try:
         ivr.wait_for("call.connected")
@@ -136,7 +136,7 @@ def test_drain_refuses_new_callers_and_exits_once_the_live_call_ends(start_ivr: 
 
 
 def test_drain_of_the_front_drains_every_worker(start_ivr: Any, tmp_path: Path) -> None:
-    ivr = start_ivr(workers=2)
+    ivr = start_ivr(workers=2, IVR_BALANCER__FRONT="redirect")  # the 302 front, no Kamailio
     live = start_speaking_caller(ivr, tmp_path / "live")
     try:
         ivr.wait_for("call.connected")
