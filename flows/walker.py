@@ -116,6 +116,20 @@ class StepWalker:
         """What the session is waiting for, if it is waiting for the caller."""
         return self._waiting if self._state in ("listening", "confirming") else None
 
+    def jump(self, name: str, now: datetime) -> list[Action]:
+        """Leave the current step for step ``name`` (a supervision alert's action): an answer
+        being waited for or confirmed is dropped; unknown steps and finished flows do nothing."""
+        if self.finished or name not in self.flow.steps:
+            return []
+        self._now = now
+        self._state, self._pending, self._check, self._waiting = "idle", None, "", None
+        out: list[Action] = []
+        try:
+            self._run(name, out)
+        except FlowRuntimeError as exc:
+            self._abort(exc, out)
+        return out
+
     # -- running steps ----------------------------------------------------------------------
 
     def context(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from flows import (
 from ivr.call_media import CallMedia
 from ivr.call_state import CallState
 from ivr.call_vocabulary import PromptQueued, Publish, StartTransfer, TransferUpdate
+from supervision.alert_rules import RuleAction
 
 _log = logging.getLogger("ivr.call")
 
@@ -48,6 +49,7 @@ class FlowActions:
 
     def start(self) -> None:
         self._state.flow_started = True
+        self._state.flow_started_at = self._state.now
         self.apply(self._state.flow.start(self._state.utc()))
 
     def drain(self) -> None:
@@ -90,6 +92,30 @@ class FlowActions:
         log_event(f"call.{name}", logger=_log, call_id=state.call_id, target=target, reason=event.reason)
         state.out.append(Publish(name, {"target": target, "reason": event.reason}))
         state.flow_inbox.append(TransferResult(success=event.success, reason=event.reason))
+
+    def alert_actions(self, actions: deque[RuleAction]) -> None:
+        """Carry out what fired alert rules ask: jump to a step of the flow; ``offer_agent`` jumps
+        where the flow's ``agent`` global intent leads (every flow has one unless it turned it
+        off). Skipped, and logged, when the flow lacks the step, is over, or the call is in a
+        transfer: the flow stays valid whatever the rules say."""
+        state = self._state
+        while actions:
+            if self._media.rendering:
+                return  # a prompt is being rendered: jump once it is on the line (then cut it)
+            action = actions.popleft()
+            flow = state.flow
+            step = action.goto or next((i.goto for i in flow.flow.globals if i.name == "agent"), "")
+            usable = (
+                state.flow_started and not flow.finished and not state.gone and flow.state != "transferring"
+            )
+            if not usable or step not in flow.flow.steps:
+                log_event("call.alert_action_skipped", logger=_log, call_id=state.call_id, step=step)
+                continue
+            log_event("call.alert_action", logger=_log, call_id=state.call_id, step=step)
+            self._held.clear()
+            self._media.stop_listening()
+            self._media.interrupt()
+            self.apply(flow.jump(step, state.utc()))
 
     def _do(self, action: Action) -> None:
         state = self._state

@@ -41,6 +41,10 @@ from ivr.call_vocabulary import (
 from ivr.machine_screening import MachineScreening, Screener
 from media import pipeline as mp
 from media.amd import Verdict
+from supervision.alerts import AlertEngine
+from supervision.call_watch import CallWatch
+from supervision.emotion import EmotionTracker
+from supervision.supervisor_modes import SupervisionChanged
 
 _log = logging.getLogger("ivr.call")
 HANGUP_GRACE_S = 10.0
@@ -60,12 +64,14 @@ class CallCore:
         wall_offset: float,
         max_duration_s: float,
         screening: MachineScreening | None = None,
+        alerts: AlertEngine | None = None,
+        emotion: EmotionTracker | None = None,
     ) -> None:
         self.call_id = call_id
         self.flow = flow
         self.pipeline = pipeline
         self._state = CallState(call_id, flow, now=connected_at, wall_offset=wall_offset)
-        self._media = CallMedia(self._state, pipeline)
+        self._media = CallMedia(self._state, pipeline, CallWatch(self._state, alerts, emotion))
         self._actions = FlowActions(self._state, self._media)
         self._t0 = connected_at
         self._max_s = max_duration_s
@@ -77,7 +83,7 @@ class CallCore:
         self._message_left = False
 
     # -- the interface ------------------------------------------------------------------
-    def handle(self, event: CoreEvent, now: float) -> list[Command]:
+    def handle(self, event: CoreEvent | SupervisionChanged, now: float) -> list[Command]:
         """Feed one event at ``now``; returns what to do, in order."""
         state = self._state
         state.out = []
@@ -89,9 +95,11 @@ class CallCore:
         elif isinstance(event, PromptQueued):
             self._actions.rendered(event)
         elif isinstance(event, AsrResults):
-            self._media.heard(list(event.results))
+            if not state.bot_paused:  # an answer in flight when a supervisor barged in is dropped
+                self._media.heard(list(event.results))
         elif isinstance(event, DigitReceived):
-            self._media.digit(event.digit, event.method)
+            if not state.bot_paused:  # the caller's keys are for the supervisor then
+                self._media.digit(event.digit, event.method)
         elif isinstance(event, HangupRequested):
             state.hangup_requested = True
             self._media.interrupt()
@@ -99,8 +107,13 @@ class CallCore:
             self._far_end_gone(event.by_remote)
         elif isinstance(event, TransferUpdate):
             self._actions.transfer_update(event)
+        elif isinstance(event, SupervisionChanged):
+            self._supervision(event)
         self._timers()
-        self._actions.drain()
+        if self._media.watch.actions and not state.bot_paused:
+            self._actions.alert_actions(self._media.watch.actions)
+        if not state.bot_paused:  # barged in or taken over: the flow's events wait (or are moot)
+            self._actions.drain()
         self._maybe_send_hangup()
         return state.out
 
@@ -111,7 +124,7 @@ class CallCore:
         if self._hangup_sent_at is not None:
             return self._hangup_sent_at + HANGUP_GRACE_S
         candidates = [self._t0 + self._max_s]
-        if self._actions.digit_deadline is not None:
+        if self._actions.digit_deadline is not None and not self._state.bot_paused:
             candidates.append(self._actions.digit_deadline)
         return min(candidates)
 
@@ -142,6 +155,7 @@ class CallCore:
             answered_by=self._answered_by,
             message_left=self._message_left,
             hangup_sent=self._hangup_sent_at is not None,
+            flow_started_at=self._state.flow_started_at,
         )
 
     # -- phases -------------------------------------------------------------------------
@@ -155,8 +169,45 @@ class CallCore:
         events = self._media.frames(event.records, event.frames, self._screener)
         if self._screener is not None and not self._state.gone:
             self._screen()
+        if self._state.bot_paused:
+            self.pipeline.take_asr_work()  # the bot is not listening: nothing goes to the recognizer
+            return
         self._media.heard(events)
         self._media.queue_asr_work()
+        outcome = self.flow.outcome or self._actions.outcome
+        self._media.watch_tick(self._state.now - self._t0, outcome)
+
+    # -- a supervisor on the call ---------------------------------------------------------
+    def _supervision(self, event: SupervisionChanged) -> None:
+        """Barge: the bot stops talking and listening, the flow waits. Take over: the bot
+        leaves for good. Back to listen (or the supervisor gone): the flow carries on where it
+        was, listening again if it was waiting for an answer. A supervisor who leaves a call
+        they took over ends it."""
+        state = self._state
+        was_paused = state.bot_paused
+        previous, state.supervisor_mode = state.supervisor_mode, event.mode
+        log_event(
+            "call.supervision",
+            logger=_log,
+            call_id=self.call_id,
+            mode=event.mode or "none",
+            previous=previous,
+        )
+        if event.mode == "takeover" and not state.bot_left:
+            state.bot_left = True
+            self._actions.outcome = self._actions.outcome or "taken_over"
+        if state.bot_paused and not was_paused:
+            self._media.interrupt()
+            self._media.stop_listening()
+            self._actions.digit_deadline = None
+        elif was_paused and not state.bot_paused:
+            self._actions.drain()
+            listen = state.flow.listen
+            if listen is not None and not self.pipeline.listening and not self._media.busy and not state.gone:
+                self._media.listen(listen)
+        if state.bot_left and event.mode is None and not state.hangup_requested:
+            log_event("call.supervisor_left", logger=_log, call_id=self.call_id)
+            state.hangup_requested = True
 
     def _screen(self) -> None:
         screener = self._screener
@@ -198,7 +249,8 @@ class CallCore:
     # -- timers and the end -------------------------------------------------------------
     def _timers(self) -> None:
         state = self._state
-        self._actions.check_digit_timeout()
+        if not state.bot_paused:
+            self._actions.check_digit_timeout()
         if self._hangup_sent_at is None and not self._max_duration_hit and state.now - self._t0 > self._max_s:
             log_event("call.max_duration", logging.WARNING, _log, call_id=self.call_id, limit_s=self._max_s)
             self._max_duration_hit = True

@@ -26,6 +26,7 @@ from media.barge_in import BargeIn
 from media.dtmf_detector import DtmfDigit as InBandDigit
 from media.endpointer import NoInput as MediaNoInput
 from media.frames import FRAME_MS, Frame
+from supervision.call_watch import CallWatch
 
 _log = logging.getLogger("ivr.call")
 TICK_S = FRAME_MS / 1000
@@ -35,9 +36,13 @@ MediaResult = mp.MediaEvent | mp.AsrPartial | mp.AsrFinal | mp.AsrFailed
 class CallMedia:
     """See the module docstring."""
 
-    def __init__(self, state: CallState, pipeline: mp.CallMediaPipeline) -> None:
+    def __init__(
+        self, state: CallState, pipeline: mp.CallMediaPipeline, watch: CallWatch | None = None
+    ) -> None:
         self._state = state
         self.pipeline = pipeline
+        self.watch = watch or CallWatch(state)
+        """Publishes the transcript and step, feeds the alert rules (:mod:`supervision.call_watch`)."""
         self._prompts = PromptQueue()
         self._next_prompt = 1
         self._rendering: PlayPrompt | None = None  # at most one prompt being rendered
@@ -75,7 +80,9 @@ class CallMedia:
                 at = self.caller_position_s
                 if screener is not None:
                     screener.push_frame(frame, at)
-                events += self.pipeline.push_caller_frame(frame, at)
+                raised = self.pipeline.push_caller_frame(frame, at)
+                self.watch.caller_frame(frame, raised, at)
+                events += raised
                 self._caller_frames += 1
             else:
                 if record.pcm is not None:
@@ -92,8 +99,10 @@ class CallMedia:
     def queue_asr_work(self) -> None:
         work = self.pipeline.take_asr_work()
         if work:
-            if any(isinstance(item, mp.AsrFinish) for item in work):
-                self._decided_s = self.caller_position_s  # the end of the caller's turn
+            # The end of the caller's turn as far as we know: a pause checked for a complete
+            # phrase (a final may come of it) or the end of the utterance (a later one wins).
+            if any(isinstance(item, mp.AsrFinish | mp.AsrCheck) for item in work):
+                self._decided_s = self.caller_position_s
             self._state.out.append(RunAsr(tuple(work)))
 
     def heard(self, events: Sequence[MediaResult]) -> None:
@@ -109,9 +118,12 @@ class CallMedia:
                 result = event.result
                 self.pipeline.stop_listening()
                 confidence = min(1.0, max(0.0, result.confidence))
-                state.out += self._transcript.speech(
+                turns = self._transcript.speech(
                     result.text, event.speech_started_at, event.speech_ended_at, confidence, self._sensitive()
                 )
+                self.watch.turns(turns)
+                matched = bool(result.text.strip()) and result.in_grammar
+                self.watch.caller_final(turns[-1].text, matched, event.speech_ended_at)
                 log_event(
                     "call.heard",
                     logger=_log,
@@ -126,8 +138,13 @@ class CallMedia:
                     "decided_s": self._decided_s if self._decided_s is not None else event.speech_ended_at,
                     "asr_final_s": self.caller_position_s,
                 }
+            elif isinstance(event, mp.AsrPartial):
+                self.watch.partial(
+                    event.text, event.at, self._sensitive() or self._transcript.recording_paused
+                )
             elif isinstance(event, mp.AsrFailed):
                 self.pipeline.stop_listening()
+                self.watch.caller_final("", False, self.caller_position_s)
                 log_event(
                     "call.asr_failed", logging.WARNING, _log, call_id=state.call_id, reason=event.reason
                 )
@@ -135,10 +152,12 @@ class CallMedia:
             elif isinstance(event, mp.NonSpeech):
                 self.pipeline.stop_listening()
                 log_event("call.non_speech", logger=_log, call_id=state.call_id, at_s=round(event.at, 2))
+                self.watch.caller_final("", False, event.at)
                 state.flow_inbox.append(Recognition("", 0.0, in_grammar=False))  # a no-match, never an intent
             elif isinstance(event, MediaNoInput):
                 self.pipeline.stop_listening()
                 log_event("call.no_input", logger=_log, call_id=state.call_id)
+                self.watch.no_input(self.caller_position_s)
                 state.flow_inbox.append(NoInput())
             elif isinstance(event, InBandDigit):
                 self.digit(event.digit, "inband")
@@ -149,7 +168,8 @@ class CallMedia:
         if current is not None and current.barge_in:
             self.interrupt()
         at = self.caller_position_s
-        self._state.out += self._transcript.digit(digit, at, self._sensitive())
+        self.watch.caller_active()
+        self.watch.turns(self._transcript.digit(digit, at, self._sensitive()))
         log_event("call.dtmf", logger=_log, call_id=self._state.call_id, method=method)
         self._state.flow_inbox.append(DtmfDigit(digit))
 
@@ -203,10 +223,12 @@ class CallMedia:
             assert isinstance(pe, PromptEnded)
             start = prompt.start_s or 0.0
             end = max(start, prompt.end_s or start)
-            state.out.append(
-                WriteTurn(
-                    "bot", prompt.text, start, end, interrupted=prompt.interrupted, latency=prompt.latency
-                )
+            self.watch.turns(
+                [
+                    WriteTurn(
+                        "bot", prompt.text, start, end, interrupted=prompt.interrupted, latency=prompt.latency
+                    )
+                ]
             )
             state.flow_inbox.append(PromptFinished(interrupted=prompt.interrupted))
             if not self._prompts.busy:
@@ -245,7 +267,12 @@ class CallMedia:
             self._state.out.append(SetRecording(paused=False))
 
     def flush_redacted(self) -> None:
-        self._state.out += self._transcript.flush(self.caller_position_s)
+        self.watch.turns(self._transcript.flush(self.caller_position_s))
+
+    def watch_tick(self, elapsed_s: float, outcome: str) -> None:
+        """Let the supervision watch look at the step, the caller's silence and the time."""
+        waiting = self.pipeline.listening and not self.busy
+        self.watch.tick(self.caller_position_s, waiting, elapsed_s, outcome)
 
     def _sensitive(self) -> bool:
         """The current question saves into a variable named like a PIN, card number or CVV."""

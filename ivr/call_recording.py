@@ -22,6 +22,7 @@ from media.frames import Frame
 from recordings import CallMetadata, DualTrackRecorder, RecordingInfo
 from recordings.numbers import number_key_path
 from recordings.qa_batch import check_and_store
+from recordings.sidecar import AlertRecord
 
 _log = logging.getLogger("ivr.call")
 
@@ -96,6 +97,21 @@ class CallRecording:
             self.recorder.pause(command.reason)
         else:
             self.recorder.resume()
+
+    def alert(self, payload: Mapping[str, object]) -> None:
+        """A supervision alert (:class:`~ivr.call_vocabulary.RaiseAlert`), kept in the sidecar."""
+        action = payload.get("action")
+        at_s = payload.get("at_s", 0.0)
+        self.recorder.add_alert(
+            AlertRecord(
+                rule=str(payload.get("rule", "")),
+                kind=str(payload.get("kind", "")),
+                severity=str(payload.get("severity", "medium")),
+                at_s=float(at_s) if isinstance(at_s, int | float) else 0.0,
+                evidence=str(payload.get("evidence", "")),
+                action=dict(action) if isinstance(action, Mapping) else None,
+            )
+        )
 
     async def close(self, end: datetime, outcome: str) -> RecordingInfo:
         """Finish the WAV and its sidecar, then check the call against its QA rules (on a

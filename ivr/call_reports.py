@@ -9,13 +9,24 @@ are masked before they are logged or published.
 from __future__ import annotations
 
 import logging
+import secrets
+import weakref
 
 from config.logs import log_event, mask_number
 from ivr.event_publisher import EventPublisher, call_topic
 from ivr.sip_events import CallEnded, CallOffered
 from recordings import RecordingInfo
+from supervision.feature_code import allocate_short_id
 
 _log = logging.getLogger("ivr.call")
+LIVE_SHORT_IDS: weakref.WeakValueDictionary[str, CallReports] = weakref.WeakValueDictionary()
+"""Short id -> reports of this process's calls: what a supervisor dials after ``*77``
+(docs/supervision.md). Loop thread only; an id is freed when its call's end is reported (or,
+for a call whose end never is, e.g. a placed call that failed, when its session is dropped)."""
+
+
+def _draw(low: int, high: int) -> int:
+    return low + secrets.randbelow(high - low + 1)
 
 
 class CallReports:
@@ -25,10 +36,13 @@ class CallReports:
         self.call_id = call_id
         self._offered = offered
         self._publisher = publisher
+        self.short_id = allocate_short_id(LIVE_SHORT_IDS, _draw)
+        LIVE_SHORT_IDS[self.short_id] = self
         log_event(
             "call.offered",
             logger=_log,
             call_id=call_id,
+            short_id=self.short_id,
             direction=offered.direction,
             remote=mask_number(offered.remote_uri),
             sip_call_id=offered.sip_call_id,
@@ -39,12 +53,26 @@ class CallReports:
         self._publisher.publish(call_topic(self.call_id, event), payload)
 
     def connected(self, codec: str, flow_name: str) -> None:
-        log_event("call.connected", logger=_log, call_id=self.call_id, codec=codec, flow=flow_name)
+        log_event(
+            "call.connected",
+            logger=_log,
+            call_id=self.call_id,
+            short_id=self.short_id,
+            codec=codec,
+            flow=flow_name,
+        )
         direction, remote = self._offered.direction, mask_number(self._offered.remote_uri)
-        self.publish("connected", {"direction": direction, "remote": remote, "flow": flow_name})
+        payload: dict[str, object] = {"direction": direction, "remote": remote, "flow": flow_name}
+        payload["short_id"] = self.short_id
+        self.publish("connected", payload)
+
+    def _free_short_id(self) -> None:
+        if LIVE_SHORT_IDS.get(self.short_id) is self:
+            del LIVE_SHORT_IDS[self.short_id]
 
     def not_connected(self, event: CallEnded, outcome: str) -> None:
         """The call was released before it was confirmed (no ACK, 408, CANCEL)."""
+        self._free_short_id()
         log_event(
             "call.ended",
             logger=_log,
@@ -59,6 +87,7 @@ class CallReports:
     def ended(self, outcome: str, ended: CallEnded | None, recording: RecordingInfo) -> None:
         """A connected call is over and its recording closed (``ended`` is None when SIP never
         reported the end, e.g. at shutdown)."""
+        self._free_short_id()
         log_event(
             "call.ended",
             logger=_log,

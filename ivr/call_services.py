@@ -29,6 +29,10 @@ from media.tts import TextToSpeech
 from recordings.qa_batch import DEFAULT_RULES_DIR
 from recordings.qa_rules import RuleCatalog
 from recordings.qa_rules_loader import load_catalog
+from supervision.alert_rules import check_actions
+from supervision.alerts import AlertEngine
+from supervision.emotion import EmotionTracker
+from supervision.rule_repository import AlertRulesRepository
 
 _log = logging.getLogger("ivr.services")
 _FLOW_POLL_S = 1.0
@@ -47,6 +51,8 @@ class CallServices:
     """The QA rules every call is checked against when it ends (``flows/library/qa``)."""
     speech_pool: SpeechPool | None = None
     """The speech service this process started (None: another process's, or in-process decoding)."""
+    alert_rules: AlertRulesRepository | None = None
+    """The live supervision alert rules (``alerts.rules_file``), hot-reloaded; None: no alerts."""
 
     @classmethod
     def load(cls, settings: Settings, prerender: bool = True) -> CallServices:
@@ -75,6 +81,9 @@ class CallServices:
         )
         services.speech_pool = pool
         services.qa_rules = load_catalog([DEFAULT_RULES_DIR])
+        rules_path = settings.alert_rules_path
+        services.alert_rules = AlertRulesRepository(rules_path) if rules_path else None
+        services.check_alert_actions(flows.flow)
         if prerender:
             services.prerender(flows.flow)
         return services
@@ -92,6 +101,23 @@ class CallServices:
         rendered: int = self.tts.prerender([(piece, voice, rate) for piece in dict.fromkeys(pieces)])
         log_event("flow.prompts_rendered", logger=_log, flow=flow.metadata.name, prompts=rendered)
         return rendered
+
+    def alert_engine(self, flow: Flow) -> tuple[AlertEngine | None, EmotionTracker | None]:
+        """A new call's alert engine over the rules in service (reloaded if the file changed),
+        and its emotion tracker when the rules have an emotion rule and ``alerts.emotion`` is on."""
+        if self.alert_rules is None:
+            return None, None
+        engine = AlertEngine(self.alert_rules.current(), flow.metadata.name)
+        alerts = self.settings.alerts
+        wants_emotion = alerts.emotion and any(rule.kind == "emotion" for rule in engine.rules)
+        return engine, EmotionTracker(alerts.baseline_utterances) if wants_emotion else None
+
+    def check_alert_actions(self, flow: Flow) -> None:
+        """Log rules whose ``goto`` names a step ``flow`` lacks (the call skips such an action)."""
+        if self.alert_rules is None:
+            return
+        for problem in check_actions(self.alert_rules.rules, flow.metadata.name, set(flow.steps)):
+            log_event("alert_rule_action_invalid", logging.WARNING, _log, problem=problem)
 
     def voice_for(self, flow: Flow) -> tuple[str, int]:
         meta = flow.metadata
@@ -121,6 +147,7 @@ class CallServices:
                     "flow.reloaded", logger=_log, flow=flow.metadata.name, version=flow.metadata.version
                 )
                 await loop.run_in_executor(self.executor, self.prerender, flow)
+                self.check_alert_actions(flow)
 
     def start(self) -> None:
         """Start background delivery (needs the running event loop)."""

@@ -40,6 +40,7 @@ from ivr.call_vocabulary import (
     MediaDrained,
     PlayPrompt,
     Publish,
+    RaiseAlert,
     RunAsr,
     SendHangup,
     SetRecording,
@@ -51,12 +52,15 @@ from ivr.call_vocabulary import (
 from ivr.call_workers import CallWorkers
 from ivr.machine_screening import MachineScreening
 from ivr.sip_events import CallConnected, CallEnded, CallOffered, DtmfReceived
+from ivr.supervisor_leg import SupervisorDialer
+from ivr.supervisor_session import CallSupervision, ChangeListener
 from ivr.transfer import CallTransfers, LegDialer
 from media import pipeline as mp
 from media.amd import Verdict
 from media.asr.base import Expectation
 from media.frames import SILENCE, Frame
 from recordings import RecordingInfo
+from supervision.supervisor_modes import Mode, SupervisionChanged
 
 
 class CallControl(Protocol):
@@ -96,10 +100,11 @@ class CallSession:
         self.recording: RecordingInfo | None = None
         self.summary: CallSummary | None = None
         self.outcome = ""
-        self._inbox: deque[CoreEvent] = deque()
+        self._inbox: deque[CoreEvent | SupervisionChanged] = deque()
         self._wake = asyncio.Event()
         self._workers = CallWorkers(self.key, self.call_id, services, self._post, self.request_hangup)
         self._reports = CallReports(self.call_id, offered, services.publisher)
+        self._supervision: CallSupervision | None = None
 
     # -- from the hub (on the loop) ------------------------------------------------------
     def on_dtmf(self, event: DtmfReceived) -> None:
@@ -111,6 +116,15 @@ class CallSession:
 
     def request_hangup(self, reason: str) -> None:
         self._post(HangupRequested(reason))
+
+    def supervise(
+        self, user: str, uri: str, mode: Mode, dialer: SupervisorDialer, on_change: ChangeListener
+    ) -> str | None:
+        """Ring a supervisor's phone into this call (:mod:`ivr.supervisor_session`); returns why
+        not, or None once it rings. The caller has checked who may (:mod:`ivr.supervisor_control`)."""
+        if self._supervision is None:
+            return "the call is not connected yet"
+        return self._supervision.start(user, uri, mode, dialer, on_change)
 
     def on_unconnected_end(self, event: CallEnded) -> None:
         """An inbound call released before it was confirmed (no ACK, 408, CANCEL) still ends
@@ -164,6 +178,7 @@ class CallSession:
             self.call_id, settings.transfer, self._bridge, self._transfers, self._reports.publish
         )
         stream = self.services.asr.open_stream(Expectation())
+        alerts, emotion = self.services.alert_engine(flow)
         self.core = CallCore(
             self.call_id,
             FlowSession(flow, self.variables(), started),
@@ -172,6 +187,16 @@ class CallSession:
             wall_offset=self._wall_offset,
             max_duration_s=settings.sip.max_call_duration_s,
             screening=self.screening,
+            alerts=alerts,
+            emotion=emotion,
+        )
+        self._supervision = CallSupervision(
+            self.call_id,
+            self._bridge,
+            self._recording,
+            publish=self._reports.publish,
+            post=self._post,
+            wall_offset=self._wall_offset,
         )
         self._reports.connected(connected.codec, flow.metadata.name)
         self._workers.start_asr(mp.AsrFeeder(stream))
@@ -197,6 +222,8 @@ class CallSession:
             update = self._transfer.tick(ringback=not core.prompts_busy)
             if update is not None:
                 self._feed(update)
+            if self._supervision is not None:
+                self._supervision.tick(time.monotonic(), core.caller_position_s)
             deadline = core.next_deadline()
             if deadline is not None and time.monotonic() >= deadline:
                 self._feed(Tick())
@@ -210,12 +237,14 @@ class CallSession:
             self._recording.push(record, frame)
             if record.side == "caller":
                 self._transfer.caller_frame(record.pcm)
+        if self._supervision is not None:
+            self._supervision.call_frames(records)
         self._feed(MediaDrained(records, frames))
 
-    def _feed(self, event: CoreEvent) -> None:
+    def _feed(self, event: CoreEvent | SupervisionChanged) -> None:
         self._execute(self.core.handle(event, time.monotonic()))
 
-    def _post(self, event: CoreEvent) -> None:
+    def _post(self, event: CoreEvent | SupervisionChanged) -> None:
         self._inbox.append(event)
         self._wake.set()
 
@@ -231,6 +260,9 @@ class CallSession:
                 self._recording.execute(command)
             elif isinstance(command, Publish):
                 self._reports.publish(command.event, dict(command.payload))
+            elif isinstance(command, RaiseAlert):
+                self._reports.publish("alert", dict(command.payload))
+                self._recording.alert(command.payload)
             elif isinstance(command, StartTransfer):
                 failed = self._transfer.start(command.target)
                 if failed is not None:
@@ -240,6 +272,8 @@ class CallSession:
 
     async def _close(self) -> None:
         self._transfer.close()
+        if self._supervision is not None:
+            self._supervision.close(time.monotonic(), self.core.caller_position_s)
         self.summary = self.core.summary()
         self.outcome = self.summary.outcome
         ended = self.ended

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from flows import Event as FlowEvent
 from flows import FlowSession
 from ivr.call_vocabulary import Command
+from supervision.supervisor_modes import ROUTES, Mode
 
 
 @dataclass
@@ -27,6 +28,8 @@ class CallState:
     now: float
     wall_offset: float  # time.time() - time.monotonic()
     flow_started: bool = False
+    flow_started_at: float | None = None
+    """``now`` when the flow started (its first prompt was asked for)."""
     gone: bool = False
     """The far end is gone: nothing is played or sent any more."""
     hangup_requested: bool = False
@@ -35,6 +38,15 @@ class CallState:
     """The commands of the current ``handle``, in order."""
     flow_inbox: deque[FlowEvent] = field(default_factory=deque)
     """Events for the flow, fed to it at the end of the current ``handle``."""
+    supervisor_mode: Mode | None = None
+    """A supervisor's mode on the call (:mod:`supervision.supervisor_modes`); None: nobody."""
+    bot_left: bool = False
+    """A supervisor took the call over: no prompt, flow step or recognition for good."""
+
+    @property
+    def bot_paused(self) -> bool:
+        """The bot neither speaks, listens nor runs the flow (barge, or taken over)."""
+        return self.bot_left or not ROUTES[self.supervisor_mode].bot_active
 
     def utc(self) -> datetime:
         """``now`` on the wall clock, for the flow (calling hours, ``callback_at``)."""

@@ -153,6 +153,14 @@ class Publish:
 
 
 @dataclass(frozen=True, slots=True)
+class RaiseAlert:
+    """A supervision alert fired (:mod:`supervision.alerts`): publish it on
+    ``ivr/call/<id>/alert`` and store it with the recording."""
+
+    payload: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
 class StartTransfer:
     """Ring ``target`` (queue name or SIP URI) and bridge it; answer with :class:`TransferUpdate`."""
 
@@ -164,7 +172,17 @@ class SendHangup:
     """Send BYE: every prompt has finished (or been cut)."""
 
 
-Command = PlayPrompt | StopPlayback | RunAsr | WriteTurn | SetRecording | Publish | StartTransfer | SendHangup
+Command = (
+    PlayPrompt
+    | StopPlayback
+    | RunAsr
+    | WriteTurn
+    | SetRecording
+    | Publish
+    | RaiseAlert
+    | StartTransfer
+    | SendHangup
+)
 
 
 @dataclass(frozen=True)
@@ -177,3 +195,5 @@ class CallSummary:
     answered_by: Verdict | None
     message_left: bool
     hangup_sent: bool
+    flow_started_at: float | None = None
+    """Monotonic ``now`` when the flow started; ``None`` when it never did."""

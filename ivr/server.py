@@ -18,11 +18,13 @@ from typing import Any
 
 from config.logs import log_event
 from config.settings import Settings
-from ivr.call_hub import CallHub, HubStats
+from ivr.call_hub import CallHub, CallLeg, HubStats
 from ivr.call_services import CallServices
 from ivr.call_session import CallSession
 from ivr.drain import DRAIN_SIGNAL, drain_requested_early, drain_timeout, hold_drain_requests
 from ivr.sip_events import CallOffered
+from ivr.supervisor_control import SupervisorControl
+from ivr.supervisor_dialin import dialin_leg
 from recordings import recover_unfinished
 
 _log = logging.getLogger("ivr.server")
@@ -52,12 +54,17 @@ class IvrServer:
         self._drain_task: asyncio.Task[None] | None = None
         self._companion_task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        self._control: SupervisorControl | None = None
 
     @property
     def stats(self) -> HubStats:
         return self.hub.stats
 
-    def _new_session(self, offered: CallOffered) -> CallSession:
+    def _new_session(self, offered: CallOffered) -> CallLeg:
+        if self._control is not None:  # a supervisor dialling *77<short id>: docs/supervision.md
+            dialin = dialin_leg(offered, self._control, self.hub, self.settings.supervision)
+            if dialin is not None:
+                return dialin
         return CallSession(offered, self.services, self.hub.agent, self.hub.wall_offset, transfers=self.hub)
 
     async def run(self) -> int:
@@ -66,6 +73,9 @@ class IvrServer:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(DRAIN_SIGNAL, self.request_drain)
+        control = SupervisorControl(self.settings, self.hub)  # supervise: docs/supervision.md
+        await control.start()
+        self._control = control
         self.hub.start()
         reload_task = asyncio.create_task(self.services.watch_flows(self._stop), name="flow-hot-reload")
         log_event(
@@ -96,6 +106,7 @@ class IvrServer:
                 for task in pending:
                     task.cancel()
             reload_task.cancel()
+            await control.aclose()
             if self._drain_task is not None:
                 self._drain_task.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM, DRAIN_SIGNAL):

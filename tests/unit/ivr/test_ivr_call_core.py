@@ -338,7 +338,7 @@ def test_a_steady_tone_is_a_no_match_never_an_intent(flow: Flow) -> None:
     asked = len(call.prompts())
     tone = tone_frame(9000, 440.0)
     call.tick(75, caller=tone)  # 1.5 s of a test tone, then quiet
-    call.tick(30)
+    call.tick(60)  # quiet past the end of turn (held 1 s while no complete phrase is heard)
     assert call.asr_work and not any(
         isinstance(w, AsrFinish) for command in call.asr_work for w in command.work
     ), "the recognizer never got to finish the tone"
