@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterable
 
 from flows.model import Ask, Flow, Step
 
-_UNSAFE = re.compile(r'["<>{}\[\]|#;`]')
+# Characters that end or re-open a quoted Mermaid label, or start an entity or markdown string:
+# written as Mermaid entity codes (``#quot;``, ``#35;``...) so a label shows what the YAML says.
+_UNSAFE = re.compile(r'["<>{}\[\]|#;`&]')
 
 
 def reachable(starts: Iterable[str], neighbours: Callable[[str], Iterable[str]]) -> set[str]:
@@ -67,8 +69,16 @@ def _id(name: str) -> str:
 
 
 def _label(text: str, limit: int = 48) -> str:
-    text = _UNSAFE.sub("", " ".join(text.split()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Label text safe inside Mermaid's double quotes: one line, cut to ``limit`` characters
+    before escaping (so an entity code is never cut in half)."""
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return _UNSAFE.sub(lambda match: f"#{ord(match.group())};", text)
+
+
+def _edge_label(text: str) -> str:
+    """An edge label, always quoted: unquoted, ``is_open('x')`` breaks Mermaid's parser."""
+    return f'|"{_label(text, 32)}"|'
 
 
 def _node(step: Step) -> str:
@@ -109,14 +119,14 @@ def to_mermaid(flow: Flow) -> str:
     for step in flow.steps.values():
         for target, label in _edges(step):
             if target in flow.steps:
-                arrow = f"-->|{_label(label, 32)}|" if label else "-->"
+                arrow = f"-->{_edge_label(label)}" if label else "-->"
                 lines.append(f"    {_id(step.name)} {arrow} {_id(target)}")
     active = [g for g in flow.globals if g.goto in flow.steps]
     if active:
         lines.append('    globals{{"any question"}}')
         for intent in active:
             key = f" / {intent.dtmf}" if intent.dtmf else ""
-            lines.append(f"    globals -.->|{_label(intent.name + key, 32)}| {_id(intent.goto)}")
+            lines.append(f"    globals -.->{_edge_label(intent.name + key)} {_id(intent.goto)}")
     if flow.settings.on_failure in flow.steps:
-        lines.append(f"    globals -.->|too many failures| {_id(flow.settings.on_failure)}")
+        lines.append(f"    globals -.->{_edge_label('too many failures')} {_id(flow.settings.on_failure)}")
     return "\n".join(lines) + "\n"

@@ -16,9 +16,12 @@ from config.logs import enable_crash_tracebacks
 # Modules exposing ``add_commands(subparsers)``; each sets ``func(args) -> int`` on its parsers.
 COMMAND_MODULES = (
     "ivr.commands",
+    "ivr.supervisor_cli",
+    "ivr.balancer",
     "recordings.cli",
     "flows.cli",
     "dialer.cli",
+    "console.cli",
 )
 
 

@@ -27,7 +27,8 @@ def add_commands(sub: Any) -> None:
         "--workers",
         type=int,
         metavar="N",
-        help="run N worker processes on the next N ports; this port redirects (302) callers to them "
+        help="run N worker processes on the next N ports; Kamailio on this port dispatches callers to "
+        "them (balancer.front; without Kamailio, a 302 redirect) "
         f"(default: one per CPU core, here {default_workers()}; 1 = a single process)",
     )
     serve.add_argument(
@@ -61,6 +62,13 @@ def default_workers() -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from console.cli import console_beside_serve
+
+    with console_beside_serve(args):  # the web console, when console.enabled
+        return _run_serve(args)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
     from ivr.call_services import CallServices
     from ivr.drain import hold_drain_requests
     from ivr.server import IvrServer

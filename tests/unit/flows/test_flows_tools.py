@@ -60,7 +60,7 @@ def test_every_shipped_conversation_test_passes() -> None:
 def test_graph_is_mermaid() -> None:
     text = to_mermaid(load_flow(RETENTION))
     assert text.startswith("flowchart TD\n")
-    assert "s_why -->|price / 1| s_price_offer" in text
-    assert "s_price_offer -->|no| s_declined" in text
-    assert "globals -.->|do_not_call / 9| s_do_not_call" in text
+    assert 's_why -->|"price / 1"| s_price_offer' in text
+    assert 's_price_offer -->|"no"| s_declined' in text
+    assert 'globals -.->|"do_not_call / 9"| s_do_not_call' in text
     assert to_mermaid(load_flow(HOTLINE)).count("-->") > 30
