@@ -4,7 +4,6 @@ a factory of logged-in clients by role. Page modules of every area use them."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,8 +11,6 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -23,8 +20,8 @@ from console.users import UserStore
 from console.web import ConsoleContext
 from dialer.models import utcnow
 from recordings.database import forget_engines
+from tests.db_fixtures import fresh_database
 
-PG_ADMIN_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PASSWORD = "correct horse battery"
 BACKENDS = ["sqlite", "postgresql"]
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -36,28 +33,8 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 def console_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """SQLite by default; a test marked ``@pytest.mark.parametrize("console_db_url", BACKENDS,
     indirect=True)`` runs on PostgreSQL too."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
-        return
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {exc.orig}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}")
-    schema = f"console_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        forget_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_database(request.param, tmp_path / "ivr.sqlite3", "console_test", forget_engines) as url:
+        yield url
 
 
 @pytest.fixture

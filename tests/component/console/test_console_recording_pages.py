@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import re
-import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ from console.app import create_app, open_context
 from console.web import ConsoleContext
 from recordings.access_log import read_access_log
 from recordings.database import forget_engines
-from tests.component.recordings.conftest import PG_ADMIN_URL, T0, _pg_admin, record
+from tests.component.recordings.conftest import T0, record
+from tests.db_fixtures import fresh_database
 
 PASSWORD = "correct horse battery staple"
 CALLER = "+15550100123"
@@ -55,26 +55,10 @@ def console(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Console]
     """Four sealed, indexed calls (two at the same instant) and three users, on SQLite, or on a
     fresh PostgreSQL schema for a test parametrized with ``indirect=True``."""
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(_database(getattr(request, "param", "sqlite"), tmp_path))
+        backend = getattr(request, "param", "sqlite")
+        database = fresh_database(backend, tmp_path / "ivr.sqlite3", "console_rec", forget_engines)
+        url = stack.enter_context(database)
         yield from _console(tmp_path, url)
-
-
-@contextlib.contextmanager
-def _database(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
-        return
-    admin = _pg_admin()  # skips without PostgreSQL, fails under CI=true
-    schema = f"console_rec_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        forget_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _console(tmp_path: Path, console_db_url: str) -> Iterator[Console]:
