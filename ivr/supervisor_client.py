@@ -6,10 +6,11 @@ The roster reader is here too, so the engine and the console check a roster the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,30 @@ class SupervisionError(IvrError):
     """A supervision request could not be made (no serve running, roster problem, refused)."""
 
 
+SOCKET_PATH_MAX = 104  # sun_path is 108 bytes on Linux, 104 on the BSDs
+
+
 def control_dir(data_path: Path) -> Path:
     """Where every serve process of a data directory keeps its control socket."""
     return data_path / "control"
+
+
+@contextlib.contextmanager
+def socket_address(path: Path) -> Iterator[str]:
+    """An address for the Unix socket ``path`` that fits ``sun_path`` however deep its folder is.
+
+    A long path is reached through an open descriptor of its folder
+    (``/proc/self/fd/N/serve-PID.sock``, Linux), so a data directory anywhere works and the
+    socket still lives in ``<data dir>/control/`` where every client finds it.
+    """
+    if len(os.fsencode(path)) <= SOCKET_PATH_MAX:
+        yield str(path)
+        return
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{folder}/{path.name}"
+    finally:
+        os.close(folder)
 
 
 def send_request(data_path: Path, request: Mapping[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
@@ -53,7 +75,8 @@ def send_request(data_path: Path, request: Mapping[str, Any], timeout_s: float =
 def _ask(path: Path, payload: bytes, timeout_s: float) -> dict[str, Any]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
-        sock.connect(str(path))
+        with socket_address(path) as address:
+            sock.connect(address)
         sock.sendall(payload)
         data = b""
         while not data.endswith(b"\n"):

@@ -38,7 +38,7 @@ from dialer.db import open_database
 from ivr.call_hub import CallHub
 from ivr.call_reports import LIVE_SHORT_IDS
 from ivr.call_session import CallSession
-from ivr.supervisor_client import SupervisionError, control_dir, load_roster, roster_path
+from ivr.supervisor_client import SupervisionError, control_dir, load_roster, roster_path, socket_address
 from ivr.supervisor_leg import Supervision, SupervisorDialer
 from recordings.access_log import Accessor, check_actor, record_access
 from recordings.database import open_index_database
@@ -49,7 +49,6 @@ from supervision.supervisor_modes import ModeChange, check_mode
 
 _log = logging.getLogger("ivr.supervision")
 _MAX_REQUEST = 4096
-_SOCKET_PATH_MAX = 104  # sun_path is 108 bytes on Linux, 104 on the BSDs
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int]:
@@ -72,15 +71,14 @@ class SupervisorControl:
 
     async def start(self) -> None:
         check_prefix(self.settings.supervision.feature_code)  # a bad prefix stops serve at once
-        if len(os.fsencode(self.path)) > _SOCKET_PATH_MAX:
-            raise SupervisionError(f"{self.path}: too long for a Unix socket; use a shorter --data-dir")
         directory = self.path.parent
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         directory.chmod(0o700)
         self.path.unlink(missing_ok=True)
         old_mask = os.umask(0o177)  # the socket is created 0600, never briefly open to others
         try:
-            self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
+            with socket_address(self.path) as address:  # a deep data dir still fits sun_path
+                self._server = await asyncio.start_unix_server(self._client, path=address)
         finally:
             os.umask(old_mask)
         log_event("serve.control_listening", logger=_log, socket=str(self.path))

@@ -91,8 +91,11 @@ class ConsoleServer:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one test module. Not for the session: Playwright's sync API keeps an asyncio
+    loop running in the main thread while it is open, so every later test in the same process
+    that calls ``asyncio.run`` would fail ("cannot be called from a running event loop")."""
     if not CHROMIUM.exists():
         _missing(f"Chromium ({CHROMIUM})")
     with sync_playwright() as playwright:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 
 import pytest
 
-from ivr.supervisor_client import SupervisionError, load_roster, send_request
+from ivr.supervisor_client import (
+    SOCKET_PATH_MAX,
+    SupervisionError,
+    control_dir,
+    load_roster,
+    send_request,
+    socket_address,
+)
 from ivr.supervisor_control import _parse_request
 
 
@@ -56,3 +65,31 @@ def test_bad_requests_are_refused(line: bytes, problem: str) -> None:
 def test_no_running_serve_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SupervisionError, match="no running serve under"):
         send_request(tmp_path, {"call_id": "x"})
+
+
+def test_a_deep_data_dir_still_gets_a_control_socket_the_client_reaches(tmp_path: Path) -> None:
+    """sun_path holds 108 bytes; a data dir nested deeper (CI's temp dirs) must still work."""
+    data = tmp_path / ("deep-" * 12) / "data"
+    folder = control_dir(data)
+    folder.mkdir(parents=True)
+    path = folder / "serve-1.sock"
+    assert len(str(path)) > SOCKET_PATH_MAX
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with socket_address(path) as address:
+        server.bind(address)
+    server.listen(1)
+    assert path.is_socket()  # the socket lives where clients look for it
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b'{"ok": true, "found": true}\n')
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    try:
+        assert send_request(data, {"call_id": "c1"}) == {"ok": True, "found": True}
+    finally:
+        thread.join(5)
+        server.close()
