@@ -34,6 +34,7 @@ from config.logs import log_event
 from dialer.call_result import CallResult
 from dialer.db import DialerDataError
 from dialer.dial_gate import DialGate, warn_short_margins
+from dialer.models import CampaignState
 from dialer.pacing import Pacer
 from dialer.retry_policy import Decision, RetryAt
 from dialer.store import DialerStore, ExpiredContact, Lease, LeaseLostError, final_outcome
@@ -42,6 +43,7 @@ from dialer.worker_types import (
     CallPlacer,
     CallReport,
     CallRequest,
+    CampaignSetupError,
     Clock,
     SystemClock,
     WorkerConfig,
@@ -366,6 +368,10 @@ class DialerWorker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the placer failed: a network failure if the INVITE had left
+            if isinstance(exc, CampaignSetupError) and not gate.passed:
+                await self._pause_broken_campaign(request.campaign, str(exc))
+                detail = f"not dialled: the campaign was paused: {exc}"
+                return CallReport(CallResult.CANCELLED, started, self.clock.now(), detail=detail[:500])
             log_event(
                 "dialer.placer_failed",
                 logging.ERROR,
@@ -379,3 +385,15 @@ class DialerWorker:
                 return CallReport(CallResult.NETWORK_FAILURE, started, self.clock.now(), detail=failed)
             detail = f"not dialled: the placer failed before the INVITE: {type(exc).__name__}: {exc}"
             return CallReport(CallResult.CANCELLED, started, self.clock.now(), detail=detail[:500])
+
+    async def _pause_broken_campaign(self, campaign: str, reason: str) -> None:
+        """Pause a campaign no call of which can be placed, once, and tell the managers why."""
+        try:
+            previous = await asyncio.to_thread(self.store.set_state, campaign, CampaignState.PAUSED)
+        except (SQLAlchemyError, DialerDataError) as exc:
+            log_event("dialer.pause_failed", logging.ERROR, _LOG, campaign=campaign, error=str(exc))
+            return
+        if previous is CampaignState.PAUSED:
+            return  # another call of the same campaign got here first
+        log_event("dialer.campaign_paused", logging.ERROR, _LOG, campaign=campaign, reason=reason)
+        self.events.publish(dialer_topic(campaign, "paused"), {"campaign": campaign, "reason": reason})

@@ -50,6 +50,14 @@ reports ``CallResult.CANCELLED`` with ``invite_at=None`` and says why in ``detai
 """
 
 
+class CampaignSetupError(Exception):
+    """The campaign cannot be dialled as it is set up (its flow is missing or invalid).
+
+    Raised by a placer before any INVITE. No contact can be helped by a retry, so the worker
+    pauses the campaign and says why, instead of leasing the next contact every few seconds.
+    """
+
+
 class CallPlacer(Protocol):
     """Places one call and returns when it is over (implemented by ``ivr.outbound``)."""
 

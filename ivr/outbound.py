@@ -13,7 +13,9 @@ from config.logs import log_event, mask_number
 from config.settings import Settings
 from dialer.call_result import CallResult
 from dialer.worker import CallReport, CallRequest
+from dialer.worker_types import CampaignSetupError
 from flows import Flow, FlowRepository
+from flows.errors import FlowError
 from ivr.call_hub import CallHub
 from ivr.call_services import CallServices
 from ivr.call_session import CallSession
@@ -82,7 +84,10 @@ class SipCallPlacer:
     async def _flow(self, services: CallServices, path: str) -> Flow:
         repository = self._flows.get(path)
         if repository is None:
-            repository = await asyncio.to_thread(FlowRepository, path)
+            try:
+                repository = await asyncio.to_thread(FlowRepository, path)
+            except (FlowError, OSError) as exc:  # no contact of this campaign can be called
+                raise CampaignSetupError(f"flow {path}: {exc}") from exc
             await asyncio.to_thread(services.prerender, repository.flow)
             self._flows[path] = repository
         return await asyncio.to_thread(repository.current)

@@ -42,6 +42,14 @@ def as_json(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout)
 
 
+def heard_by_the_engine(data: Path) -> list[Any]:
+    """Every call's outcome and transcript, for a failure message: a miss under load is then
+    told apart (the recognizer heard something else) from a search that does not find."""
+    calls = as_json(auditor(data, "search", "--json"))
+    shown = [auditor(data, "show", call["call_id"]).stdout for call in calls]
+    return [(call.get("outcome"), text) for call, text in zip(calls, shown, strict=True)]
+
+
 def test_a_served_call_is_found_held_exported_and_audited(start_ivr: Any, tmp_path: Path) -> None:
     ivr = start_ivr()
     call = place_call(
@@ -68,7 +76,7 @@ def test_a_served_call_is_found_held_exported_and_audited(start_ivr: Any, tmp_pa
             "Ann Auditor",
         )
     )
-    assert len(found) == 1, found
+    assert len(found) == 1, (found, heard_by_the_engine(data))
     call_id = found[0]["call_id"]
     assert found[0]["direction"] == "inbound" and found[0]["outcome"] == "understood"
     assert found[0]["number"].endswith("23") and CALLER not in json.dumps(found)

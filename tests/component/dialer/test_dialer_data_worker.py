@@ -13,7 +13,8 @@ from dialer.call_result import CallResult
 from dialer.models import CampaignState, Contact, ContactEvent
 from dialer.pacing import Pacer
 from dialer.store import DialerStore
-from dialer.worker import DialerWorker, SystemClock, WorkerConfig
+from dialer.worker import CallReport, CallRequest, DialerWorker, SystemClock, WorkerConfig
+from dialer.worker_types import CampaignSetupError
 from tests.component.dialer.dialer_data_fakes import FakeClock, Scripted, ScriptedPlacer
 from tests.component.dialer.dialer_data_helpers import ALWAYS_OPEN, T0, add_contacts, make_campaign
 
@@ -286,3 +287,40 @@ def test_dialer_data_worker_publishes_expired_contacts(engine: Engine) -> None:
     assert [(t, p["phone"], p["outcome"]) for t, p in events.events] == [
         ("dialer/march/expired", "+8613800000000", "expired")
     ]
+
+
+class BrokenFlowPlacer:
+    """The SIP placer when the campaign's flow does not load: it fails before any INVITE."""
+
+    checks_before_invite = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def place(self, request: CallRequest) -> CallReport:
+        self.calls += 1
+        raise CampaignSetupError(f"flow {request.flow}: flows/x.yaml:3:5: unknown step 'nowhere'")
+
+
+def test_dialer_data_worker_pauses_a_campaign_whose_flow_does_not_load(engine: Engine) -> None:
+    cid = make_campaign(engine, calling_hours=ALWAYS_OPEN)
+    add_contacts(engine, cid, 3)
+    clock = FakeClock(T0)
+    events = CollectingPublisher()
+    placer = BrokenFlowPlacer()
+    store = DialerStore(engine, timedelta(minutes=5))
+    config = WorkerConfig(owner="w1", trunk_uri="sip:{number}@trunk.example", not_dialled_retry_s=30)
+    worker = DialerWorker(store, Pacer(1, 10.0), placer, clock, config, events=events)
+
+    async def scenario() -> None:
+        for _ in range(5):  # without the pause, each round would lease a contact again
+            await worker.tick()
+            await worker.wait_idle()
+            clock.advance(60)
+
+    asyncio.run(scenario())
+    assert placer.calls == 1
+    assert store.campaign("march").state == CampaignState.PAUSED.value
+    reason = "flow flows/library/callback.yaml: flows/x.yaml:3:5: unknown step 'nowhere'"
+    assert events.events == [("dialer/march/paused", {"campaign": "march", "reason": reason})]
+    assert {attempts for _, _, attempts in outcomes(engine).values()} == {0}  # nothing burned
