@@ -2,12 +2,19 @@
 
 Page modules written separately (recordings, flows, live calls) are mounted when present, each
 through its ``routes() -> list[BaseRoute]``, so the console starts with whatever is installed.
+A page module that runs work on the event loop (the live calls' MQTT subscription) also has
+``async startup(app)`` and ``async shutdown(app)``, run by the app's lifespan when the server
+starts and stops: nothing it started outlives the app (a task left behind kept a test client,
+and its event loop, from closing).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +29,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from config.logs import log_event
 from config.settings import Settings
 from console import account_pages, campaign_pages, contact_pages, wallboard_pages
 from console.csrf import CsrfMiddleware
@@ -32,20 +40,56 @@ from recordings.database import open_index_database
 
 OPTIONAL_PAGES = ("console.recording_pages", "console.flow_pages", "console.live_pages")
 SESSION_COOKIE = "ivr_console"
+_LOG = logging.getLogger("ivr.console")
+
+
+def _present(modules: tuple[str, ...]) -> list[ModuleType]:
+    """Each page module that exists; a module that is absent is skipped."""
+    found: list[ModuleType] = []
+    for name in modules:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # the module exists but something it imports does not
+                raise
+    return found
 
 
 def optional_routes(modules: tuple[str, ...] = OPTIONAL_PAGES) -> list[BaseRoute]:
     """The routes of each page module that exists; a module that is absent is skipped."""
     routes: list[BaseRoute] = []
-    for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # the module exists but something it imports does not
-                raise
-            continue
+    for module in _present(modules):
         routes += module.routes()
     return routes
+
+
+def _lifespan(modules: tuple[str, ...]) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """At start, every page module's ``startup(app)``; at stop, every ``shutdown(app)``, each
+    even when an earlier one failed."""
+    present = _present(modules)
+    openers: list[Callable[[Starlette], Awaitable[None]]] = [
+        module.startup for module in present if hasattr(module, "startup")
+    ]
+    closers: list[Callable[[Starlette], Awaitable[None]]] = [
+        module.shutdown for module in present if hasattr(module, "shutdown")
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for open_page in openers:
+            await open_page(app)
+        try:
+            yield
+        finally:
+            for close in closers:
+                try:
+                    await close(app)
+                except Exception as exc:  # one page's failure must not keep the others open
+                    log_event(
+                        "console.shutdown_failed", logging.ERROR, _LOG, page=close.__module__, error=str(exc)
+                    )
+
+    return lifespan
 
 
 class _Sessions:
@@ -109,7 +153,12 @@ def create_app(context: ConsoleContext) -> Starlette:
         Middleware(CsrfMiddleware),
     ]
     handlers: dict[Any, Callable[..., Any]] = {HTTPException: _http_error}
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=handlers,
+        lifespan=_lifespan(OPTIONAL_PAGES),
+    )
     app.state.console = context
     return app
 

@@ -132,7 +132,7 @@ def serve_console(settings: Settings) -> int:
         log_config=None,
         access_log=False,
         proxy_headers=False,
-        lifespan="off",
+        lifespan="on",  # the app closes what its pages started (the live feed) on shutdown
         timeout_graceful_shutdown=5,  # live pages stream for minutes: do not wait for them to end
     )
     server = uvicorn.Server(config)

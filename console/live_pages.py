@@ -8,12 +8,13 @@ changes, and every ``refresh_s`` for the elapsed times. The subscription starts 
 viewer and reconnects by itself (1 s, doubling to 30 s); the page says when the broker is
 unreachable. Permission ``live.view``, checked again on every round of a stream; a user who
 may also ``supervise`` gets Listen / Barge / Take over on each call (:mod:`console.supervise_pages`).
+The feed belongs to the app's lifespan (:func:`startup`, :func:`shutdown`): made when the app
+starts, closed when it stops, so no task of it outlives the app.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiomqtt
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -40,6 +42,9 @@ _LOG = logging.getLogger("console.live")
 MAX_MESSAGE_BYTES = 65_536
 """A call event is well under 4 kB; a bigger message on the shared broker is not ours."""
 TASK_NAME = "console-live-feed"
+NO_LIFESPAN = "not subscribed: the console was started without its lifespan (nothing would close it)"
+CLOSE_TIMEOUT_S = 5.0
+"""How long :meth:`LiveFeed.aclose` waits for the subscription to say goodbye to the broker."""
 
 
 class LiveFeed:
@@ -51,6 +56,7 @@ class LiveFeed:
         self.version = 0
         self.status = "connecting"
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     def fold(self, topic: str, raw: bytes, now: datetime) -> bool:
         """One message off the broker; False when it changed nothing (or was not a call event)."""
@@ -68,15 +74,36 @@ class LiveFeed:
         return True
 
     def ensure_started(self) -> None:
-        """Start the subscription on the running loop, once."""
+        """Start the subscription on the running loop, once (never again once closed)."""
+        if self._closed:
+            return
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name=TASK_NAME)
 
+    def detach(self, reason: str) -> None:
+        """Never subscribe (``reason`` is what the page shows instead)."""
+        self._closed = True
+        self.status = reason
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Cancel the subscription and wait for it to end (at most :data:`CLOSE_TIMEOUT_S`: a
+        broker that never answers the goodbye must not hold up the shutdown)."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            return  # nothing running, or a task of a loop already gone (cancelled with it)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
+        if not done:
+            task.cancel()  # stuck in the client's goodbye: cancel that too
+            await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log_event("console.live_feed_close_failed", logging.WARNING, _LOG, error=str(task.exception()))
+        self.status = "closed"
 
     async def _run(self) -> None:
         try:
@@ -101,6 +128,8 @@ class LiveFeed:
                         if isinstance(raw, bytes | bytearray):
                             self.fold(message.topic.value, bytes(raw), datetime.now(UTC))
             except aiomqtt.MqttError as exc:
+                if _cancelling():  # the client's goodbye failed while we were being cancelled
+                    raise asyncio.CancelledError from exc
                 self.status = "broker unreachable, retrying"
                 self.version += 1
                 log_event("console.live_feed_lost", logging.WARNING, _LOG, error=str(exc), retry_s=delay)
@@ -108,12 +137,36 @@ class LiveFeed:
             delay = min(30.0, delay * 2)
 
 
+def _cancelling() -> bool:
+    """True while the running task has a cancellation pending (aiomqtt may turn one into an
+    ``MqttError`` as it disconnects; retrying then would leave the task running forever)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def startup(app: Starlette) -> None:
+    """Make the app's feed (subscribed when the first viewer comes), unless one was put there
+    already (tests fold events into a feed of their own). Called by the app's lifespan."""
+    if getattr(app.state, "live_feed", None) is None:
+        app.state.live_feed = LiveFeed(app.state.console.settings.mqtt)
+
+
+async def shutdown(app: Starlette) -> None:
+    """Close the app's feed (called by the app's lifespan)."""
+    feed: LiveFeed | None = getattr(app.state, "live_feed", None)
+    if feed is not None:
+        await feed.aclose()
+
+
 def feed_of(request: Request) -> LiveFeed:
-    """The app's feed (made on first use), started on the running loop."""
+    """The app's feed, started on the running loop. An app whose lifespan never ran (a test
+    client used without ``with``) would never close a subscription, and runs each request on
+    a loop of its own: it gets a feed that never subscribes, and the page says why."""
     state = request.app.state
     feed: LiveFeed | None = getattr(state, "live_feed", None)
     if feed is None:
         feed = state.live_feed = LiveFeed(context_of(request).settings.mqtt)
+        feed.detach(NO_LIFESPAN)
     feed.ensure_started()
     return feed
 

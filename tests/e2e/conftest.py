@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from ivr.sipp_peer import free_port, require_tool, sipp_command, synthesize_caller_audio
+from tests.e2e.mqtt_collector import MqttCollector, require_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 SIP_DIR = ROOT / "tests" / "sip"
@@ -62,24 +63,26 @@ class IvrProcess:
         return list_recordings(self.data_dir)
 
 
-def list_recordings(data_dir: Path) -> list[dict[str, Any]]:
-    """What ``run_ivr.py recordings list --json`` reports for ``data_dir``."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "run_ivr.py"),
-            "recordings",
-            "list",
-            "--json",
-            "--data-dir",
-            str(data_dir),
-        ],
+def run_ivr_cli(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180.0
+) -> subprocess.CompletedProcess[str]:
+    """``run_ivr.py ARGS --data-dir DATA_DIR`` (plus ``env``), which must exit 0."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run_ivr.py"), *args, "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
-        check=True,
         cwd=ROOT,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
-    return list(json.loads(out.stdout))
+    assert proc.returncode == 0, f"run_ivr.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def list_recordings(data_dir: Path) -> list[dict[str, Any]]:
+    """What ``run_ivr.py recordings list --json`` reports for ``data_dir``."""
+    return list(json.loads(run_ivr_cli(data_dir, "recordings", "list", "--json").stdout))
 
 
 @pytest.fixture
@@ -144,6 +147,17 @@ def start_ivr(tmp_path: Path) -> Iterator[Any]:
         if ivr.proc.poll() is None:
             ivr.proc.kill()
             ivr.proc.wait()
+
+
+@pytest.fixture
+def mqtt_collector() -> Iterator[MqttCollector]:
+    """Every message published under a fresh topic prefix on the real Mosquitto (skipped when it
+    is not running, except under CI=true); pass ``**mqtt_collector.serve_env()`` to ``start_ivr``."""
+    require_broker()
+    collector = MqttCollector()
+    collector.start()
+    yield collector
+    collector.stop()
 
 
 @dataclass

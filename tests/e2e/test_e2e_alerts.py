@@ -20,31 +20,21 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import threading
-import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import numpy as np
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from media import g711
 from supervision.event_catalog import load_schema, schema_name
-from tests.e2e.conftest import ROOT, place_call
+from tests.e2e.conftest import place_call, run_ivr_cli
+from tests.e2e.mqtt_collector import MqttCollector
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-BROKER = ("127.0.0.1", 1883)
 LEAD_S = 3.0
 FLOW = """
 flow:
@@ -84,58 +74,6 @@ steps:
 """
 
 
-@dataclass
-class Collector:
-    """Every message under ``prefix/#`` with its wall-clock arrival time."""
-
-    prefix: str
-    messages: list[tuple[float, str, bytes]] = field(default_factory=list)
-    _cond: threading.Condition = field(default_factory=threading.Condition)
-    _subscribed: threading.Event = field(default_factory=threading.Event)
-    client: mqtt.Client | None = None
-
-    def start(self) -> None:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:10]}")
-        client.on_message = lambda _c, _u, m: self._add(m.topic, bytes(m.payload))
-        client.on_subscribe = lambda *_args: self._subscribed.set()
-        client.connect(*BROKER)
-        client.loop_start()
-        client.subscribe(f"{self.prefix}/#", qos=1)
-        self.client = client
-        assert self._subscribed.wait(10), "the broker never acknowledged the subscription"
-
-    def _add(self, topic: str, payload: bytes) -> None:
-        with self._cond:
-            self.messages.append((time.time(), topic, payload))
-            self._cond.notify_all()
-
-    def wait_for(self, suffix: str, timeout: float = 30.0) -> tuple[float, str, bytes]:
-        def find() -> tuple[float, str, bytes] | None:
-            return next((m for m in self.messages if m[1].endswith(suffix)), None)
-
-        with self._cond:
-            self._cond.wait_for(lambda: find() is not None, timeout)
-            found = find()
-        assert found is not None, f"no */{suffix} within {timeout} s: {[m[1] for m in self.messages]}"
-        return found
-
-
-@pytest.fixture
-def collector() -> Iterator[Collector]:
-    try:
-        socket.create_connection(BROKER, timeout=2).close()
-    except OSError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Mosquitto is not reachable at {BROKER[0]}:{BROKER[1]}: {exc}")
-        pytest.skip(f"Mosquitto is not reachable at {BROKER[0]}:{BROKER[1]}: {exc}")
-    found = Collector(f"test-{uuid.uuid4().hex[:12]}")
-    found.start()
-    yield found
-    if found.client is not None:
-        found.client.loop_stop()
-        found.client.disconnect()
-
-
 def phrase_end_s(wav_path: Path) -> float:
     """Seconds from the start of the µ-law WAV (format 7: :mod:`wave` cannot read it) to the end
     of its last loud 20 ms frame."""
@@ -149,33 +87,26 @@ def phrase_end_s(wav_path: Path) -> float:
 
 
 def test_an_alert_phrase_arrives_on_mqtt_within_a_second_and_is_stored(
-    start_ivr: Any, collector: Collector, tmp_path: Path
+    start_ivr: Any, mqtt_collector: MqttCollector, tmp_path: Path
 ) -> None:
     flow = tmp_path / "alerts_e2e.yaml"
     flow.write_text(FLOW)
-    ivr = start_ivr(
-        flow=flow,
-        IVR_MQTT__ENABLED="true",
-        IVR_MQTT__HOST=BROKER[0],
-        IVR_MQTT__PORT=str(BROKER[1]),
-        IVR_MQTT__TOPIC_PREFIX=collector.prefix,
-        IVR_MEDIA__SPEECH_WORKERS="1",
-    )
+    ivr = start_ivr(flow=flow, IVR_MEDIA__SPEECH_WORKERS="1", **mqtt_collector.serve_env())
     result = place_call(
         ivr, "caller_speaks", tmp_path / "call", say="I want to make a complaint", lead_s=LEAD_S
     )
     assert result.returncode == 0, result.output
-    arrived, topic, payload = collector.wait_for("/alert")
-    call_id = topic.split("/")[-2]
-    alert = json.loads(payload)
+    alert_message = mqtt_collector.wait_for("/alert")
+    call_id = alert_message.topic.split("/")[-2]
+    alert = json.loads(alert_message.payload)
     assert alert["rule"] == "complaint" and alert["evidence"].startswith("said 'complaint'")
-    collector.wait_for(f"/call/{call_id}/ended")
+    mqtt_collector.wait_for(f"/call/{call_id}/ended")
 
     # -- latency: MQTT arrival minus the phrase's end on the call's clock ----------------------
     (sidecar_path,) = (ivr.data_dir / "recordings").rglob(f"{call_id}.json")
     sidecar = json.loads(sidecar_path.read_text())
     connected = datetime.fromisoformat(str(sidecar["started_at"]).replace("Z", "+00:00")).timestamp()
-    latency = arrived - (connected + phrase_end_s(tmp_path / "call" / "caller.wav"))
+    latency = alert_message.arrived - (connected + phrase_end_s(tmp_path / "call" / "caller.wav"))
     load = os.getloadavg()[0] / (os.cpu_count() or 1)
     print(f"alert {latency * 1000:.0f} ms after the phrase's end (load {load:.1f} per core)")
     # The budget is the issue's 1 s. Most of it is the recognizer's decode after 300 ms of
@@ -189,25 +120,17 @@ def test_an_alert_phrase_arrives_on_mqtt_within_a_second_and_is_stored(
 
     # -- stored with the call, shown by `recordings show` ---------------------------------------
     assert [a["rule"] for a in sidecar["alerts"]] == ["complaint"]
-    show = [
-        sys.executable,
-        str(ROOT / "run_ivr.py"),
-        "recordings",
-        "show",
-        call_id,
-        "--data-dir",
-        str(ivr.data_dir),
-    ]
-    text = subprocess.run(show, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    text = run_ivr_cli(ivr.data_dir, "recordings", "show", call_id).stdout
     assert f"ALERT medium complaint: {alert['evidence']}" in text
 
     # -- every message of the call validates against docs/events.md ----------------------------
     names = []
-    for _, topic_, body in list(collector.messages):
-        name = schema_name(topic_, collector.prefix)
-        assert name is not None, f"{topic_} is not documented in docs/events.md"
-        jsonschema.validate(json.loads(body), load_schema(name))
+    messages = mqtt_collector.snapshot()
+    for message in messages:
+        name = schema_name(message.topic, mqtt_collector.prefix)
+        assert name is not None, f"{message.topic} is not documented in docs/events.md"
+        jsonschema.validate(json.loads(message.payload), load_schema(name))
         names.append(name)
     assert {"call_connected", "call_step", "call_transcript", "call_alert", "call_ended"} <= set(names)
-    lines = [json.loads(b) for _, t, b in collector.messages if t.endswith("/transcript")]
+    lines = [json.loads(m.payload) for m in messages if m.topic.endswith("/transcript")]
     assert any(line["speaker"] == "caller" and "complaint" in line["text"] for line in lines)

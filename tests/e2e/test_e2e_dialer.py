@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import csv
-import os
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ivr.sipp_peer import free_port, synthesize_caller_audio
+from tests.e2e.campaign_runs import callback_list, dial, person_audio, run_ivr, start_callbacks
 from tests.e2e.conftest import list_recordings, place_call, sipp_uas
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -21,20 +21,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 SIP_DIR = ROOT / "tests" / "sip"
 FLOW = ROOT / "flows" / "library" / "compliance_callback.yaml"
-
-
-def run_ivr(data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> str:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "run_ivr.py"), *args, "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.returncode == 0, f"run_ivr.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout + proc.stderr
 
 
 def callee(
@@ -48,81 +34,13 @@ def callee(
 
 def campaign(tmp_path: Path, *, machine: str = "hangup_retry", max_attempts: int = 2) -> Path:
     data_dir = tmp_path / "data"
-    cooling_off_end = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    calls = tmp_path / "calls.csv"
-    with calls.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "phone",
-                "first_name",
-                "last_name",
-                "timezone",
-                "cooling_off_end",
-                "product",
-                "amount",
-                "purchase_date",
-                "date_of_birth",
-                "id_last4",
-            ]
-        )
-        writer.writerow(
-            [
-                "+12025550143",
-                "Maria",
-                "Lopez",
-                "America/New_York",
-                cooling_off_end,
-                "the Acme Private Credit Fund",
-                "25000",
-                "2026-11-10",
-                "1980-07-04",
-                "5521",
-            ]
-        )
-    run_ivr(
-        data_dir,
-        "campaign",
-        "import",
-        "callbacks",
-        str(calls),
-        "--kind",
-        "compliance_callback",
-        "--flow",
-        str(FLOW),
-        "--hours",
-        "00:00-23:59",
-        "--max-attempts",
-        str(max_attempts),
-        "--retry",
-        "busy=1s",
-        "--retry",
-        "no_answer=1s",
-        "--retry",
-        "network_failure=1s",
-        "--retry",
-        "answered_machine=1s",
-        "--machine",
-        machine,
+    calls = callback_list(tmp_path / "calls.csv", ["+12025550143"], "the Acme Private Credit Fund")
+    results = ("busy", "no_answer", "network_failure", "answered_machine")
+    retries = [option for result in results for option in ("--retry", f"{result}=1s")]
+    start_callbacks(
+        data_dir, calls, FLOW, "--max-attempts", str(max_attempts), *retries, "--machine", machine
     )
-    run_ivr(data_dir, "campaign", "start", "callbacks")
     return data_dir
-
-
-def dial(data_dir: Path, port: int, ring_timeout_s: float = 30, extra: tuple[str, ...] = ()) -> None:
-    run_ivr(
-        data_dir,
-        "dial",
-        "--until-done",
-        *extra,
-        env={
-            "IVR_DIALER__TRUNK_URI": f"sip:{{number}}@127.0.0.1:{port}",
-            "IVR_DIALER__RING_TIMEOUT_S": str(ring_timeout_s),
-            "IVR_SIP__RTP_PORT_START": str(20000 + (port % 200) * 100),
-            "IVR_SIP__RTP_PORT_RANGE": "100",
-        },
-        timeout=240,
-    )
 
 
 def exported(data_dir: Path, tmp_path: Path) -> dict[str, Any]:
@@ -138,28 +56,19 @@ def recordings(data_dir: Path) -> list[dict[str, Any]]:
     return list_recordings(data_dir)
 
 
-def person_audio(
-    workdir: Path, answer: str, answer_at_s: float, then: str = "", then_after_s: float = 0.0
-) -> None:
-    """person.wav: "Hello?" right after answering, then ``answer`` about ``answer_at_s`` in, and
-    ``then`` (e.g. "Yes." to a confirmation) ``then_after_s`` after the answer."""
-    hello = synthesize_caller_audio("Hello?", workdir / "hello.wav", lead_s=0.3, tail_s=0.0)
-    tail = 0.0 if then else 30.0
-    later = synthesize_caller_audio(answer, workdir / "answer.wav", lead_s=answer_at_s - 1.0, tail_s=tail)
-    parts = [str(hello), str(later)]
-    if then:
-        confirm = synthesize_caller_audio(then, workdir / "then.wav", lead_s=then_after_s, tail_s=30.0)
-        parts.append(str(confirm))
-    subprocess.run(["sox", *parts, "-e", "u-law", str(workdir / "person.wav")], check=True)
-
-
-def test_person_who_answers_runs_the_flow_and_its_outcome_is_recorded(tmp_path: Path) -> None:
+def wrong_person(tmp_path: Path, trace: bool = False) -> tuple[Path, Path, subprocess.Popen[str], int]:
+    """The callbacks campaign (data dir) and its callee (workdir, sipp, port), who is not Maria
+    Lopez: "No." when asked whether they are, and "No." again when asked once more."""
     data_dir = campaign(tmp_path)
     workdir = tmp_path / "callee"
     workdir.mkdir()
-    # "No." when asked whether they are Maria Lopez, and "No." again when asked once more.
     person_audio(workdir, "No.", answer_at_s=12.0, then="No.", then_after_s=6.5)
-    peer, port = callee("uas_person", workdir, calls=1)
+    peer, port = callee("uas_person", workdir, calls=1, trace=trace)
+    return data_dir, workdir, peer, port
+
+
+def test_person_who_answers_runs_the_flow_and_its_outcome_is_recorded(tmp_path: Path) -> None:
+    data_dir, workdir, peer, port = wrong_person(tmp_path)
     dial(data_dir, port)
     assert peer.wait(30) == 0, (workdir / "sipp_errors.log").read_text(errors="replace")
     row = exported(data_dir, tmp_path)
@@ -305,11 +214,7 @@ def test_retention_callee_who_says_stop_calling_lands_on_the_do_not_call_list(tm
 def test_serve_with_dial_answers_a_caller_and_works_the_campaign_on_one_endpoint(
     start_ivr: Any, tmp_path: Path
 ) -> None:
-    data_dir = campaign(tmp_path)
-    workdir = tmp_path / "callee"
-    workdir.mkdir()
-    person_audio(workdir, "No.", answer_at_s=12.0, then="No.", then_after_s=6.5)  # asked twice
-    peer, port = callee("uas_person", workdir, calls=1, trace=True)
+    data_dir, workdir, peer, port = wrong_person(tmp_path, trace=True)
     ivr = start_ivr(
         flow=ROOT / "flows" / "library" / "demo.yaml",
         data_dir=data_dir,
@@ -361,11 +266,7 @@ def test_serve_dial_with_an_unknown_campaign_fails_before_listening(tmp_path: Pa
 def test_serve_workers_with_dial_pass_the_dialer_on_to_the_worker_processes(
     start_ivr: Any, tmp_path: Path
 ) -> None:
-    data_dir = campaign(tmp_path)
-    workdir = tmp_path / "callee"
-    workdir.mkdir()
-    person_audio(workdir, "No.", answer_at_s=12.0, then="No.", then_after_s=6.5)  # asked twice
-    peer, port = callee("uas_person", workdir, calls=1)
+    data_dir, workdir, peer, port = wrong_person(tmp_path)
     ivr = start_ivr(
         data_dir=data_dir,
         workers=2,

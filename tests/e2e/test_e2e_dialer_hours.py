@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.e2e.conftest import sipp_uas
-from tests.e2e.test_e2e_dialer import ROOT, run_ivr
+from tests.e2e.campaign_runs import run_ivr
+from tests.e2e.conftest import ROOT, sipp_uas
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from ivr.sipp_peer import free_port, synthesize_caller_audio
-from tests.e2e.conftest import sipp_uas
-from tests.e2e.test_e2e_dialer import ROOT, run_ivr
+from tests.e2e.campaign_runs import run_ivr
+from tests.e2e.conftest import ROOT, sipp_uas
 from tests.e2e.test_e2e_dialer_hours import invites
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

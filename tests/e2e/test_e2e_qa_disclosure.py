@@ -11,20 +11,18 @@ it. To keep CI time low the flow is the shipped compliance callback started at i
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shutil
 import subprocess
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from ivr.sipp_peer import synthesize_caller_audio
+from tests.e2e.campaign_runs import callback_list, dial, start_callbacks
 from tests.e2e.conftest import ROOT, sipp_uas
 from tests.e2e.test_e2e_auditing import as_json, auditor
-from tests.e2e.test_e2e_dialer import dial, run_ivr
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -117,55 +115,8 @@ def disclosure_flow(tmp_path: Path) -> Path:
 
 def test_a_disclosure_talked_over_fails_qa_and_one_heard_in_full_passes(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    calls = tmp_path / "calls.csv"
-    cooling_off_end = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    with calls.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "phone",
-                "first_name",
-                "last_name",
-                "timezone",
-                "cooling_off_end",
-                "product",
-                "amount",
-                "purchase_date",
-                "date_of_birth",
-                "id_last4",
-            ]
-        )
-        for phone in (BARGER, LISTENER):
-            writer.writerow(
-                [
-                    phone,
-                    "Maria",
-                    "Lopez",
-                    "America/New_York",
-                    cooling_off_end,
-                    "the Acme Credit Fund",
-                    "25000",
-                    "2026-11-10",
-                    "1980-07-04",
-                    "5521",
-                ]
-            )
-    run_ivr(
-        data,
-        "campaign",
-        "import",
-        "callbacks",
-        str(calls),
-        "--kind",
-        "compliance_callback",
-        "--flow",
-        str(disclosure_flow(tmp_path)),
-        "--hours",
-        "00:00-23:59",
-        "--max-attempts",
-        "1",
-    )
-    run_ivr(data, "campaign", "start", "callbacks")
+    calls = callback_list(tmp_path / "calls.csv", [BARGER, LISTENER], "the Acme Credit Fund")
+    start_callbacks(data, calls, disclosure_flow(tmp_path), "--max-attempts", "1")
     workdir = tmp_path / "callee"
     workdir.mkdir()
     (workdir / "two_callees.xml").write_text(SCENARIO)

@@ -22,22 +22,15 @@ import pytest
 from ivr.sipp_peer import free_port, sipp_command
 from recordings.access_log import read_access_log
 from recordings.database import open_index_database
+from tests.e2e import supervision_peers as peers
 from tests.e2e.conftest import ROOT, SIP_DIR
-from tests.e2e.test_e2e_supervision import (
-    CALLER_HZ,
-    FLOW,
-    SUPERVISOR_HZ,
-    RtpPeer,
-    loud_share,
-    tone_share,
-    wait_until,
-)
+from tests.e2e.test_e2e_supervision import FLOW
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PIN = "2468"
 
 
-def dial_in(ivr: Any, short_id: str, port: int, rtp: RtpPeer, workdir: Path) -> subprocess.Popen[str]:
+def dial_in(ivr: Any, short_id: str, port: int, rtp: peers.RtpPeer, workdir: Path) -> subprocess.Popen[str]:
     workdir.mkdir()
     cmd = sipp_command(
         SIP_DIR / "supervisor_dials_in.xml",
@@ -50,7 +43,7 @@ def dial_in(ivr: Any, short_id: str, port: int, rtp: RtpPeer, workdir: Path) -> 
     return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def key(rtp: RtpPeer, digits: str) -> None:
+def key(rtp: peers.RtpPeer, digits: str) -> None:
     for digit in digits:
         rtp.press(digit)
 
@@ -83,28 +76,20 @@ def test_a_supervisor_dials_the_feature_code_and_keys_a_pin(start_ivr: Any, tmp_
 
     caller_dir = tmp_path / "caller"
     caller_dir.mkdir()
-    caller_rtp = RtpPeer(CALLER_HZ, event_pt=101)
-    cmd = sipp_command(
-        SIP_DIR / "supervisor_caller.xml",
-        f"127.0.0.1:{ivr.port}",
-        local_port=free_port(),
-        timeout_s=60,
-        extra=("-key", "rtp_port", str(caller_rtp.port)),
+    caller_rtp = peers.RtpPeer(peers.CALLER_HZ, event_pt=101)
+    caller = peers.start_rtp_caller(ivr, caller_dir, caller_rtp)
+    intruder_rtp, supervisor_rtp = (
+        peers.RtpPeer(peers.SUPERVISOR_HZ, event_pt=101),
+        peers.RtpPeer(peers.SUPERVISOR_HZ, event_pt=101),
     )
-    caller = subprocess.Popen(
-        cmd, cwd=caller_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    intruder_rtp, supervisor_rtp = RtpPeer(SUPERVISOR_HZ, event_pt=101), RtpPeer(SUPERVISOR_HZ, event_pt=101)
     try:
-        connected = ivr.wait_for("call.connected")[0]
-        call_id = connected.split("call_id=")[1].split()[0]
-        short_id = connected.split("short_id=")[1].split()[0]
+        call_id, short_id = peers.connected_call(ivr)
         assert short_id.isdigit() and len(short_id) == 5
 
         # Someone with alice's phone but not her PIN: three wrong tries, then the engine hangs up.
         intruder = dial_in(ivr, short_id, phone_port, intruder_rtp, tmp_path / "intruder")
         for tries in (1, 2):
-            wait_until(lambda: intruder_rtp.received, 10, "the dialled-in phone got no audio")
+            peers.wait_until(lambda: intruder_rtp.received, 10, "the dialled-in phone got no audio")
             key(intruder_rtp, "1111#")
             ivr.wait_for("call.supervision_pin_wrong", count=tries, timeout=15)
         key(intruder_rtp, "9999#")
@@ -112,18 +97,10 @@ def test_a_supervisor_dials_the_feature_code_and_keys_a_pin(start_ivr: Any, tmp_
         assert not ivr.events("call.supervision_started")
 
         phone = dial_in(ivr, short_id, phone_port, supervisor_rtp, tmp_path / "phone")
-        wait_until(lambda: supervisor_rtp.received, 10, "the dialled-in phone got no audio")
+        peers.wait_until(lambda: supervisor_rtp.received, 10, "the dialled-in phone got no audio")
         key(supervisor_rtp, f"{PIN}#")
         ivr.wait_for("call.supervision_started", timeout=15)
-        supervisor_rtp.talking.set()
-        listen_at = time.monotonic()
-        time.sleep(1.0)  # the bot's greeting plays on; the caller is silent
-        caller_rtp.talking.set()
-        time.sleep(1.0)
-        caller_rtp.talking.clear()
-        supervisor_rtp.press("5")
-        ivr.wait_for("call.supervision_mode_changed", timeout=5)
-        barge_at = time.monotonic()
+        listen_at, barge_at = peers.listen_then_barge(ivr, caller_rtp, supervisor_rtp)
         time.sleep(1.5)
     finally:
         for peer in (caller_rtp, intruder_rtp, supervisor_rtp):
@@ -132,11 +109,11 @@ def test_a_supervisor_dials_the_feature_code_and_keys_a_pin(start_ivr: Any, tmp_
     for sipp in (caller, phone):
         assert sipp.wait(15) == 0, sipp.stdout.read() if sipp.stdout else ""
 
-    heard = supervisor_rtp.received
-    assert loud_share(heard, listen_at + 0.1, listen_at + 0.9) > 0.5, "the supervisor hears the bot"
-    assert tone_share(heard, listen_at + 1.2, listen_at + 1.9, CALLER_HZ) > 0.6, "and the caller"
-    assert tone_share(caller_rtp.received, listen_at, barge_at - 0.6, SUPERVISOR_HZ, purity=0.6) < 0.02
-    assert tone_share(caller_rtp.received, barge_at + 0.3, barge_at + 1.4, SUPERVISOR_HZ, purity=0.6) > 0.7
+    peers.assert_listened(caller_rtp, supervisor_rtp, listen_at, barge_at)
+    barged = peers.tone_share(
+        caller_rtp.received, barge_at + 0.3, barge_at + 1.4, peers.SUPERVISOR_HZ, purity=0.6
+    )
+    assert barged > 0.7, "the caller hears the supervisor once barged in"
 
     engine = open_index_database(f"sqlite:///{ivr.data_dir / 'ivr.sqlite3'}")
     rows = [row for row in read_access_log(engine) if row.action == "supervise"]
