@@ -22,6 +22,7 @@ from media.frames import Frame
 from recordings import CallMetadata, DualTrackRecorder, RecordingInfo
 from recordings.numbers import number_key_path
 from recordings.qa_batch import check_and_store
+from recordings.qa_check import QaResult
 from recordings.sidecar import AlertRecord
 
 _log = logging.getLogger("ivr.call")
@@ -55,6 +56,8 @@ class CallRecording:
         tags: Mapping[str, str] | None = None,
     ) -> None:
         self._services = services
+        self.qa: QaResult | None = None
+        """The call's QA verdict once :meth:`close` judged it (None: not judged)."""
         settings = services.settings
         inbound = offered.direction == "inbound"
         self.recorder = DualTrackRecorder(
@@ -131,6 +134,7 @@ class CallRecording:
                 index_settings=settings.database,
             )
             result = checked.result if checked is not None else None
+            self.qa = result
             if result is not None:
                 log_event(
                     "call.qa",

@@ -1,5 +1,6 @@
 """What monitoring learns of each call: its ``call.offered``, ``call.connected`` and ``call.ended``
-log lines, and the matching ``connected`` and ``ended`` events on MQTT.
+log lines, the matching ``connected`` and ``ended`` events on MQTT, and the ``qa`` event with the
+verdict of the call's QA rules when it was judged at its end.
 
 The worker pool counts a worker's live calls from these lines, and dashboards count calls by
 them, so every call the engine took logs exactly one ``call.ended``, answered or not. Numbers
@@ -16,6 +17,7 @@ from config.logs import log_event, mask_number
 from ivr.event_publisher import EventPublisher, call_topic
 from ivr.sip_events import CallEnded, CallOffered
 from recordings import RecordingInfo
+from recordings.qa_check import QaResult
 from supervision.feature_code import allocate_short_id
 
 _log = logging.getLogger("ivr.call")
@@ -84,6 +86,12 @@ class CallReports:
         )
         self.publish("ended", {"outcome": outcome, "recording": None, "duration_s": 0.0})
 
+    def qa(self, result: QaResult | None) -> None:
+        """The call's QA verdict, judged once its recording was sealed (None: not judged, e.g. no
+        rules file claims its flow; nothing is published)."""
+        if result is not None:
+            self.publish("qa", qa_payload(result))
+
     def ended(self, outcome: str, ended: CallEnded | None, recording: RecordingInfo) -> None:
         """A connected call is over and its recording closed (``ended`` is None when SIP never
         reported the end, e.g. at shutdown)."""
@@ -100,3 +108,29 @@ class CallReports:
         )
         duration_s = round(recording.duration_s, 3)
         self.publish("ended", {"outcome": outcome, "recording": recording.call_id, "duration_s": duration_s})
+
+
+def qa_payload(result: QaResult) -> dict[str, object]:
+    """The ``qa`` event: the verdict, and for each failing rule what a team lead needs to decide
+    whether to listen (its times and why). The whole result stays in the call's ``.qa.json``;
+    the details quote the recording's text, so redacted answers stay redacted."""
+    failed = [
+        {
+            "rule": rule.rule_id,
+            "kind": rule.kind,
+            "critical": rule.critical,
+            "detail": rule.detail,
+            "at": [span.to_json() for span in rule.spans],
+        }
+        for rule in result.failures
+    ]
+    return {
+        "status": result.status,
+        "score": result.score,
+        "pass_score": result.pass_score,
+        "outcome": result.outcome,
+        "flow": {"name": result.flow_name, "version": result.flow_version},
+        "rules": {"name": result.rules_name, "version": result.rules_version, "sha256": result.rules_sha256},
+        "failed": failed,
+        "not_evaluable": [rule.rule_id for rule in result.not_evaluable],
+    }

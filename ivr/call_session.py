@@ -280,6 +280,7 @@ class CallSession:
         end_at = ended.at if ended else time.monotonic()
         end = datetime.fromtimestamp(end_at + self._wall_offset, UTC)
         self.recording = await self._recording.close(end, self.outcome)
+        self._reports.qa(self._recording.qa)
         self._reports.ended(self.outcome, ended, self.recording)
 
 

@@ -17,6 +17,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "event_schemas"
 TOPICS: tuple[tuple[str, str], ...] = (
     ("call/+/connected", "call_connected"),
     ("call/+/ended", "call_ended"),
+    ("call/+/qa", "call_qa"),
     ("call/+/flow_event", "call_flow_event"),
     ("call/+/step", "call_step"),
     ("call/+/transcript", "call_transcript"),
@@ -29,6 +30,7 @@ TOPICS: tuple[tuple[str, str], ...] = (
     ("dialer/+/attempt", "dialer_attempt"),
     ("dialer/+/outcome", "dialer_attempt"),
     ("dialer/+/expired", "dialer_expired"),
+    ("dialer/+/paused", "dialer_paused"),
 )
 """(topic pattern, schema name), first match wins."""
 

@@ -19,33 +19,26 @@ outside the data dir, so the PIN it holds must not turn up under the data dir ei
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
+import jsonschema
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
-from tests.e2e.conftest import ROOT, IvrProcess, list_recordings
+from recordings.qa_file import qa_path_for, read_qa_file
+from supervision.event_catalog import load_schema
+from tests.e2e.conftest import ROOT, IvrProcess, list_recordings, run_ivr_cli
+from tests.e2e.mqtt_collector import MqttCollector
 from tests.e2e.softphone import Softphone, present_number
 from tests.e2e.test_e2e_softphone import crash_lines, events, require_baresip, wait_ivr
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(120)]
 
 HOTLINE = ROOT / "flows" / "library" / "hotline.yaml"
-BROKER = ("127.0.0.1", 1883)
 
 CALLER = "+12025550123"  # the From user part baresip presents (a valid number: the directory checks)
 PIN = "8264"  # the account's PIN: never asked on the payment path, never to be written anywhere
@@ -100,9 +93,7 @@ KEY_TURN = re.compile(r"#[0-9*#]")
 
 def keyed_digits(turns: list[dict[str, Any]]) -> str:
     """The keys of a transcript's caller turns that show a key (``#3``), in order."""
-    return "".join(
-        t["text"][1:] for t in turns if t["speaker"] == "caller" and KEY_TURN.fullmatch(t["text"])
-    )
+    return "".join(t["text"][1:] for t in turns if t["speaker"] == "caller" and KEY_TURN.fullmatch(t["text"]))
 
 
 def open_all_day_hotline(directory: Path) -> Path:
@@ -116,89 +107,6 @@ def open_all_day_hotline(directory: Path) -> Path:
     path = directory / "hotline.yaml"
     path.write_text(patched, encoding="utf-8")
     return path
-
-
-# -- MQTT ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    topic: str
-    payload: bytes
-
-
-@dataclass
-class MqttCollector:
-    """Every message under ``prefix/#`` while it runs (paho's network thread files them)."""
-
-    prefix: str
-    messages: list[Received] = field(default_factory=list)
-    _lock: threading.Condition = field(default_factory=threading.Condition)
-    _subscribed: threading.Event = field(default_factory=threading.Event)
-    _client: mqtt.Client | None = None
-
-    def start(self, timeout: float = 10.0) -> None:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:10]}")
-        client.on_message = self._on_message
-        client.on_subscribe = self._on_subscribe
-        client.connect(*BROKER)
-        client.loop_start()
-        self._client = client
-        client.subscribe(f"{self.prefix}/#", qos=1)
-        assert self._subscribed.wait(timeout), "the broker never acknowledged the subscription"
-
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        self._subscribed.set()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append(Received(message.topic, bytes(message.payload)))
-            self._lock.notify_all()
-
-    def wait_for(self, topic_suffix: str, timeout: float = 15.0) -> Received:
-        def find() -> Received | None:
-            return next((m for m in self.messages if m.topic.endswith(topic_suffix)), None)
-
-        with self._lock:
-            self._lock.wait_for(lambda: find() is not None, timeout)
-            found = find()
-        assert found is not None, f"no MQTT message on */{topic_suffix} within {timeout}s: {self.topics()}"
-        return found
-
-    def topics(self) -> list[str]:
-        with self._lock:
-            return [m.topic for m in self.messages]
-
-    def snapshot(self) -> list[Received]:
-        with self._lock:
-            return list(self.messages)
-
-    def stop(self) -> None:
-        if self._client is not None:
-            self._client.loop_stop()
-            self._client.disconnect()
-            self._client = None
-
-
-@pytest.fixture
-def mqtt_collector() -> Iterator[MqttCollector]:
-    try:
-        socket.create_connection(BROKER, timeout=2).close()
-    except OSError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Mosquitto is not reachable at {BROKER[0]}:{BROKER[1]}: {exc}")
-        pytest.skip(f"Mosquitto is not reachable at {BROKER[0]}:{BROKER[1]}: {exc}")
-    collector = MqttCollector(f"test-{uuid.uuid4().hex[:12]}")
-    collector.start()
-    yield collector
-    collector.stop()
 
 
 # -- the call ---------------------------------------------------------------------------
@@ -256,16 +164,7 @@ def place_payment_call(phone: Softphone, ivr: IvrProcess) -> Caller:
 
 
 def recordings_show(data_dir: Path, call_id: str, *json_flag: str) -> str:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "run_ivr.py"), "recordings", "show", call_id, "--data-dir",
-         str(data_dir), *json_flag],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    return out.stdout
+    return run_ivr_cli(data_dir, "recordings", "show", call_id, *json_flag, timeout=60).stdout
 
 
 def test_a_keyed_card_payment_leaves_no_card_digits_in_any_artefact(
@@ -278,10 +177,7 @@ def test_a_keyed_card_payment_leaves_no_card_digits_in_any_artefact(
     ivr: IvrProcess = start_ivr(
         flow=flow,
         IVR_DIRECTORY__PATH=str(directory),
-        IVR_MQTT__ENABLED="true",
-        IVR_MQTT__HOST=BROKER[0],
-        IVR_MQTT__PORT=str(BROKER[1]),
-        IVR_MQTT__TOPIC_PREFIX=mqtt_collector.prefix,
+        **mqtt_collector.serve_env(),
     )
     phone = Softphone(tmp_path / "softphone")
     phone.start(rtp_start=10000 + 100 * (uuid.uuid4().int % 99))
@@ -331,13 +227,28 @@ def test_a_keyed_card_payment_leaves_no_card_digits_in_any_artefact(
     print("MQTT: " + "; ".join(f"{m.topic} {m.payload.decode(errors='replace')}" for m in messages))
     assert f"/call/{cid}/connected" in " ".join(m.topic for m in messages), [m.topic for m in messages]
     payments = [
-        m for m in messages
+        m
+        for m in messages
         if m.topic.endswith(f"/call/{cid}/flow_event")
         and json.loads(m.payload).get("name") == "payment_requested"
     ]
     assert len(payments) == 1, [(m.topic, m.payload) for m in messages]
     payment = json.loads(payments[0].payload)
     assert payment["card_last4"] == LAST4 and payment["amount"] == "25.00", payment
+    # The call's QA verdict (flows/library/qa/hotline.yaml), published before ended, is its .qa.json's.
+    topics = [m.topic for m in messages]
+    (verdict_message,) = [m for m in messages if m.topic.endswith(f"/call/{cid}/qa")]
+    assert topics.index(verdict_message.topic) < topics.index(ended_event.topic), topics
+    verdict = json.loads(verdict_message.payload)
+    jsonschema.validate(verdict, load_schema("call_qa"))
+    qa_file = read_qa_file(qa_path_for(sidecar_file))
+    assert (verdict["status"], verdict["score"], verdict["rules"]["name"]) == (
+        qa_file["status"],
+        qa_file["score"],
+        "hotline",
+    ), verdict
+    failed_in_file = [r["rule"] for r in qa_file["results"] if r["status"] == "fail"]
+    assert [f["rule"] for f in verdict["failed"]] == failed_in_file, verdict
     problems: list[str] = []
     for message in messages:
         where = f"MQTT {message.topic}"

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 
+import jsonschema
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -15,6 +16,7 @@ from dialer.pacing import Pacer
 from dialer.store import DialerStore
 from dialer.worker import CallReport, CallRequest, DialerWorker, SystemClock, WorkerConfig
 from dialer.worker_types import CampaignSetupError
+from supervision.event_catalog import load_schema, schema_name
 from tests.component.dialer.dialer_data_fakes import FakeClock, Scripted, ScriptedPlacer
 from tests.component.dialer.dialer_data_helpers import ALWAYS_OPEN, T0, add_contacts, make_campaign
 
@@ -323,4 +325,6 @@ def test_dialer_data_worker_pauses_a_campaign_whose_flow_does_not_load(engine: E
     assert store.campaign("march").state == CampaignState.PAUSED.value
     reason = "flow flows/library/callback.yaml: flows/x.yaml:3:5: unknown step 'nowhere'"
     assert events.events == [("dialer/march/paused", {"campaign": "march", "reason": reason})]
+    stamped = {**events.events[0][1], "ts": "2026-03-02T10:00:00.000Z"}  # the publisher adds ts
+    jsonschema.validate(stamped, load_schema(schema_name("ivr/dialer/march/paused", "ivr") or "?"))
     assert {attempts for _, _, attempts in outcomes(engine).values()} == {0}  # nothing burned
