@@ -1,9 +1,11 @@
 """What a campaign's wallboard shows, read in one go: :func:`dialer.status.campaign_status`
 plus the outcomes of each hour's attempts and the retries scheduled, with the two charts.
 
-Runs in a worker thread (the pages call it through ``run_in_threadpool``); every query is
-bounded by the campaign and, for the hourly figures, by the last ``hours`` hours; the figures
-are counted by the database (:mod:`dialer.rates_sql`).
+Runs in a worker thread (the pages call it through ``run_in_threadpool``). The rates and the
+outcomes per hour come from the counters the dialer keeps as attempts end
+(:mod:`dialer.hourly_counters`), the per-state and per-outcome counts from indexes: a refresh
+reads a few hundred rows, not the campaign's 100,000 attempts (``dialer.rates_sql`` recounts
+them and is the counters' check).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from console.charts import Series, stacked_bars
-from dialer.call_result import CallResult
 from dialer.db import CampaignNotFoundError
-from dialer.models import Attempt, Campaign, Contact, ContactState
+from dialer.hourly_counters import hourly_outcomes, outcome_label
+from dialer.models import Campaign, Contact, ContactState
 from dialer.rates import hour_of
-from dialer.rates_sql import as_hour, hour_bucket, of_campaign
 from dialer.status import CampaignStatus, campaign_status
+
+__all__ = ["Board", "BoardCache", "outcome_label", "outcome_series", "read_board"]
 
 T = TypeVar("T")
 OUTCOMES_SHOWN = 6
@@ -46,15 +49,6 @@ def _hours(now: datetime, hours: int) -> list[datetime]:
     return [first + timedelta(hours=i) for i in range(hours)]
 
 
-def outcome_label(result: str | None, flow_outcome: str | None, ended: bool) -> str:
-    """How an attempt ended, as the outcome chart names it."""
-    if flow_outcome:
-        return flow_outcome
-    if result:
-        return result
-    return "ended" if ended else "in call"
-
-
 def outcome_series(rows: list[tuple[datetime, str, int]], hours: list[datetime]) -> list[Series]:
     """Per-hour counts of each label (the most common ``OUTCOMES_SHOWN``, then "other") from
     ``(time, label, count)`` rows."""
@@ -72,7 +66,7 @@ def outcome_series(rows: list[tuple[datetime, str, int]], hours: list[datetime])
 
 
 def read_board(engine: Engine, name: str, now: datetime, hours: int = 12) -> Board:
-    status = campaign_status(engine, name, now, hours=hours)
+    status = campaign_status(engine, name, now, hours=hours, counters=True)
     slots = _hours(now, hours)
     with Session(engine) as session:
         camp_id = session.scalar(select(Campaign.id).where(Campaign.name == name))
@@ -85,21 +79,7 @@ def read_board(engine: Engine, name: str, now: datetime, hours: int = 12) -> Boa
             Contact.dnc.is_(False),
         )
         scheduled, next_retry = session.execute(retrying).one()
-        hour = hour_bucket(engine.dialect.name)
-        query = (
-            select(hour, Attempt.result, Attempt.flow_outcome, Attempt.ended_at.is_not(None), func.count())
-            .where(
-                of_campaign(camp_id),
-                Attempt.invite_at >= slots[0],
-                (Attempt.result.is_(None)) | (Attempt.result != CallResult.CANCELLED.value),
-            )
-            .group_by(hour, Attempt.result, Attempt.flow_outcome, Attempt.ended_at.is_not(None))
-        )
-        rows = [
-            (as_hour(at), outcome_label(r, o, bool(ended)), int(n))
-            for at, r, o, ended, n in session.execute(query)
-            if at is not None
-        ]
+        rows = hourly_outcomes(session, camp_id, slots[0])
     by_hour = {hour: rates for hour, rates in status.hourly}
     labels = [f"{hour:%H}h" for hour in slots]
 

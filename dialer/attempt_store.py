@@ -9,6 +9,9 @@ with the reason and reschedules (or finishes) the contact. A cancelled attempt n
 whether it was stopped before the INVITE (shutdown, no free line, a failed placer) or by us
 while ringing.
 
+Storing a result also updates the campaign's counters (:mod:`dialer.hourly_counters`) in the
+same transaction.
+
 Every write names the lease token and is refused (:class:`LeaseLostError`) once the lease was
 reclaimed, so a worker that stalled past its lease cannot overwrite the newer holder's state.
 """
@@ -28,6 +31,7 @@ from dialer.call_result import CallResult, Outcome
 from dialer.contact_rows import expire, finish, unlease
 from dialer.db import DialerDataError
 from dialer.dnc import add_in_session
+from dialer.hourly_counters import count_change, facts_of
 from dialer.models import Attempt, Campaign, CampaignState, Contact, ContactEvent, ContactState, EventKind
 from dialer.retry_policy import Decision, Final, RetryAt
 from dialer.scheduler import CampaignPolicy, Reason, deadline, dial_check
@@ -193,9 +197,11 @@ class AttemptStore:
         with Session(self.engine) as session, session.begin():
             attempt = self._attempt(session, lease, attempt_id)
             counted = attempt.invite_at is not None
+            before = facts_of(attempt)
             _record(attempt, report)
             session.flush()
             contact = self._held(session, lease)
+            count_change(session, contact, {attempt.id: before})
             camp = session.get_one(Campaign, contact.campaign_id)
             policy = campaign_policy(camp)
             # Only a dial that went out counts; our own hang-up (pause, shutdown) never does.

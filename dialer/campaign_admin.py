@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from config.logs import log_event
 from dialer.call_result import CallResult
 from dialer.db import CampaignNotFoundError, DialerDataError
-from dialer.models import Attempt, Campaign, CampaignState, Contact, ContactEvent, ContactState
+from dialer.models import Attempt, Campaign, CampaignHour, CampaignState, Contact, ContactEvent, ContactState
 from dialer.rates import success_outcomes
 from dialer.store_types import DO_NOT_CALL_OUTCOME, WORKER_LOST
 
@@ -52,7 +52,7 @@ class CampaignSummary:
     done: int
     dnc: int
     attempts: int
-    """Attempts that were not cancelled by us."""
+    """Attempts dialled and not cancelled by us (those with a result and the calls in progress)."""
 
 
 def list_campaigns(engine: Engine) -> list[CampaignSummary]:
@@ -70,13 +70,20 @@ def list_campaigns(engine: Engine) -> list[CampaignSummary]:
             .group_by(Contact.campaign_id)
         )
         dnc = {campaign_id: int(n) for campaign_id, n in session.execute(dnc_query)}
-        attempts_query = (
+        # Dialled attempts from the counters (dialer.hourly_counters; a join over every attempt
+        # took ~0.3 s at 100,000), plus the calls in progress (the partial index of live ones).
+        counted_query = select(CampaignHour.campaign_id, func.sum(CampaignHour.attempts)).group_by(
+            CampaignHour.campaign_id
+        )
+        attempts = {campaign_id: int(n or 0) for campaign_id, n in session.execute(counted_query)}
+        live_query = (
             select(Contact.campaign_id, func.count())
             .join(Attempt, Attempt.contact_id == Contact.id)
-            .where(or_(Attempt.result.is_(None), Attempt.result != CallResult.CANCELLED.value))
+            .where(Attempt.ended_at.is_(None), Attempt.invite_at.is_not(None), Attempt.result.is_(None))
             .group_by(Contact.campaign_id)
         )
-        attempts = {campaign_id: int(n) for campaign_id, n in session.execute(attempts_query)}
+        for campaign_id, n in session.execute(live_query):
+            attempts[campaign_id] = attempts.get(campaign_id, 0) + int(n)
         summaries = []
         for camp in session.scalars(select(Campaign).order_by(Campaign.name)):
             counts = states.get(camp.id, {})

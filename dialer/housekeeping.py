@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from dialer.call_result import CallResult, Outcome
 from dialer.contact_rows import expire, finish, unlease
+from dialer.hourly_counters import count_change, facts_of
 from dialer.models import Attempt, Campaign, CampaignState, Contact, ContactEvent, ContactState, EventKind
+from dialer.rates import AttemptFacts
 from dialer.scheduler import expired
 from dialer.store_types import WORKER_LOST, ExpiredContact, campaign_policy, slot
 
@@ -38,7 +40,9 @@ def reclaim_expired_leases(engine: Engine, for_update: bool, now: datetime) -> i
                 select(Attempt).where(Attempt.contact_id == contact.id, Attempt.ended_at.is_(None))
             )
             dialled = False
+            before: dict[int, AttemptFacts | None] = {}
             for attempt in open_attempts:
+                before[attempt.id] = facts_of(attempt)
                 attempt.ended_at = now
                 if attempt.invite_at is not None:
                     dialled = True
@@ -49,6 +53,7 @@ def reclaim_expired_leases(engine: Engine, for_update: bool, now: datetime) -> i
                     attempt.detail = f"not dialled: worker {owner} lost before the INVITE"
             if dialled:
                 contact.last_result = WORKER_LOST
+            count_change(session, contact, before)
             detail = f"lease of {owner} expired{' during a call' if dialled else ' before dialling'}"
             session.execute(
                 insert(ContactEvent).values(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -34,6 +35,8 @@ __all__ = [
     "Attempt",
     "Base",
     "Campaign",
+    "CampaignHour",
+    "CampaignHourOutcome",
     "CampaignKind",
     "CampaignState",
     "Contact",
@@ -127,6 +130,12 @@ class Contact(Base):
         Index("ix_contacts_due", "campaign_id", "state", "next_attempt_at"),
         Index("ix_contacts_lease", "state", "lease_expires_at"),
         Index("ix_contacts_phone", "phone"),
+        # The wallboard's counts read these indexes only (dialer.hourly_counters), not the rows.
+        Index("ix_contacts_outcome", "campaign_id", "outcome", "dnc"),
+        Index("ix_contacts_retry", "campaign_id", "state", "dnc", "next_attempt_at", "attempts"),
+        Index("ix_contacts_dialled", "campaign_id", "dialled_at"),
+        Index("ix_contacts_reached", "campaign_id", "reached_at", "succeeded_at", "outcome"),
+        Index("ix_contacts_deadline", "campaign_id", "window_end"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -157,12 +166,31 @@ class Contact(Base):
     # Incremented on every lease: a late write from a worker that lost its lease is refused.
     lease_token: Mapped[int] = mapped_column(Integer, default=0)
     recording_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # The INVITE time of the contact's latest counted attempt, latest one a person answered and
+    # latest one a person answered that ended with one of the campaign kind's success outcomes
+    # (kept by dialer.hourly_counters): "contacts dialled / reached / succeeded since T" are
+    # then index range counts instead of COUNT DISTINCT over every attempt.
+    dialled_at: Mapped[datetime | None] = mapped_column(default=None)
+    reached_at: Mapped[datetime | None] = mapped_column(default=None)
+    succeeded_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Attempt(Base):
     """One dial of a contact; ``ended_at`` is empty while the call is live (or its worker died)."""
 
     __tablename__ = "attempts"
+    __table_args__ = (
+        # Calls in progress (few rows at any time): lines in use, "in call" on the wallboard.
+        Index(
+            "ix_attempts_live",
+            "contact_id",
+            "invite_at",
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        # The last 24 h figures read the attempts of the hour the window starts in.
+        Index("ix_attempts_invite_at", "invite_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
@@ -186,6 +214,41 @@ class Attempt(Base):
     decision_confidence: Mapped[float | None] = mapped_column(Float, default=None)
     # The call started before the contact's deadline but ended after it.
     ended_after_deadline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class CampaignHour(Base):
+    """A campaign's :class:`dialer.rates.Rates` of one UTC hour of the INVITE, as
+    :func:`dialer.rates.hourly` counts them; kept by :mod:`dialer.hourly_counters` in the
+    transaction that stores an attempt's result, so the wallboard adds up a few rows."""
+
+    __tablename__ = "campaign_hours"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    contacts_dialled: Mapped[int] = mapped_column(Integer, default=0)
+    contacts_reached: Mapped[int] = mapped_column(Integer, default=0)
+    contacts_succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    machine: Mapped[int] = mapped_column(Integer, default=0)
+    person_answered: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CampaignHourOutcome(Base):
+    """How a campaign's dialled attempts of one UTC hour ended (the wallboard's outcome chart):
+    every attempt with an INVITE and a result other than ``cancelled``, by label."""
+
+    __tablename__ = "campaign_hour_outcomes"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ContactEvent(Base):

@@ -6,6 +6,8 @@ contacts given as an ``IN`` set: walking ``attempts`` through its ``contact_id``
 reads the table in random order, which cost 4x on SQLite. :mod:`dialer.rates`
 stays the definition; a test checks on random campaigns that both give the same figures, edges
 included (a flow started exactly 2 s after the answer, an INVITE exactly 24 h ago).
+The wallboard reads the counters the dialer keeps instead (:mod:`dialer.hourly_counters`);
+this recount is what ``campaign status`` uses and what the counters are checked against.
 """
 
 from __future__ import annotations

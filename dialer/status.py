@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
+from dialer import hourly_counters, rates_sql
 from dialer.call_result import CallResult
 from dialer.db import CampaignNotFoundError
 from dialer.models import Attempt, Campaign, Contact, ContactState
 from dialer.rates import Rates, hour_of, success_outcomes
-from dialer.rates_sql import campaign_rates, hourly_rates
 from dialer.scheduler import at_risk
 from dialer.store_types import campaign_policy, slot
 
@@ -123,10 +123,13 @@ def campaign_status(
     *,
     hours: int = 24,
     watch_limit: int = 10,
+    counters: bool = False,
 ) -> CampaignStatus:
     """Everything ``campaign status`` shows. Contacts at risk are still open with a deadline
     within ``horizon``; ``hours`` hourly rows at most; success outcomes are the campaign kind's
-    (:data:`dialer.rates.SUCCESS_OUTCOMES`) plus ``extra_success``."""
+    (:data:`dialer.rates.SUCCESS_OUTCOMES`) plus ``extra_success``. ``counters``: read the
+    rates from the counters the dialer keeps (:mod:`dialer.hourly_counters`, the wallboard's
+    way) rather than counting every attempt; they know the kind's success outcomes only."""
     with Session(engine) as session:
         camp = session.scalars(select(Campaign).where(Campaign.name == name)).one_or_none()
         if camp is None:
@@ -137,7 +140,8 @@ def campaign_status(
         by_outcome = _counts(session, Contact.outcome, of_campaign, Contact.outcome.is_not(None))
         dnc = session.scalar(select(func.count()).where(of_campaign, Contact.dnc.is_(True))) or 0
         first_hour = hour_of(now) - timedelta(hours=hours - 1)
-        total, recent, lines = campaign_rates(session, camp.id, successes, now - OFCOM_WINDOW)
+        source = hourly_counters if counters and not extra_success else rates_sql
+        total, recent, lines = source.campaign_rates(session, camp.id, successes, now - OFCOM_WINDOW)
         risky, risk_total = _at_risk(session, camp, now, horizon)
         return CampaignStatus(
             name=camp.name,
@@ -151,7 +155,7 @@ def campaign_status(
             lines_in_use=lines,
             rates=total,
             rates_24h=recent,
-            hourly=hourly_rates(session, camp.id, successes, first_hour),
+            hourly=source.hourly_rates(session, camp.id, successes, first_hour),
             success_outcomes=successes,
             at_risk=risky,
             at_risk_total=risk_total,
@@ -174,7 +178,7 @@ def _at_risk(
             Contact.campaign_id == camp.id,
             Contact.state != ContactState.DONE,
             Contact.dnc.is_(False),
-            Contact.window_end.is_not(None),
+            Contact.window_end > now,  # the deadline is never after the window's end
             Contact.window_end <= now + horizon,
         )
         .order_by(Contact.window_end, Contact.id)

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from console.web import ConsoleContext
+from dialer.hourly_counters import count_change
 from dialer.models import Attempt, Campaign, Contact, utcnow
 from tests.component.console.conftest import BACKENDS, PASSWORD, csrf_of, log_in
 
@@ -126,20 +127,21 @@ def test_start_pause_resume_and_the_wallboard(
         contact = session.scalars(select(Contact).order_by(Contact.id)).first()
         assert contact is not None
         now = utcnow()
-        session.add(
-            Attempt(
-                contact_id=contact.id,
-                started_at=now,
-                invite_at=now,
-                answered_at=now + timedelta(seconds=3),
-                ended_at=now + timedelta(seconds=40),
-                sip_status=200,
-                result="answered",
-                flow_outcome="confirmed",
-                worker="w1",
-                recording_id="call-123",
-            )
+        attempt = Attempt(
+            contact_id=contact.id,
+            started_at=now,
+            invite_at=now,
+            answered_at=now + timedelta(seconds=3),
+            ended_at=now + timedelta(seconds=40),
+            sip_status=200,
+            result="answered",
+            flow_outcome="confirmed",
+            worker="w1",
+            recording_id="call-123",
         )
+        session.add(attempt)
+        session.flush()
+        count_change(session, contact, {attempt.id: None})  # what the dialer's store does
         session.execute(
             update(Contact)
             .where(Contact.id == contact.id)

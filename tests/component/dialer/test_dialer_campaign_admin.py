@@ -8,12 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from config.errors import IvrError
 from dialer.campaign_admin import delete_campaign, list_campaigns, parse_results, recycle_contacts
 from dialer.db import CampaignNotFoundError, DialerDataError
+from dialer.hourly_counters import count_change
 from dialer.models import Attempt, Campaign, CampaignState, Contact, ContactEvent
 from tests.component.dialer.dialer_data_helpers import ALWAYS_OPEN, T0, add_contacts, make_campaign
 
@@ -23,21 +24,20 @@ def set_contact(engine: Engine, contact: int, **values: Any) -> None:
         session.execute(update(Contact).where(Contact.id == contact).values(**values))
 
 
-def add_attempt(engine: Engine, contact: int, result: str) -> None:
+def add_attempt(engine: Engine, contact: int, result: str | None) -> None:
+    """An attempt ended with ``result`` (None: a call in progress), counted as the store does."""
     with Session(engine) as session, session.begin():
-        session.execute(
-            insert(Attempt),
-            [
-                {
-                    "contact_id": contact,
-                    "started_at": T0,
-                    "invite_at": T0,
-                    "ended_at": T0,
-                    "result": result,
-                    "worker": "w",
-                }
-            ],
+        attempt = Attempt(
+            contact_id=contact,
+            started_at=T0,
+            invite_at=T0,
+            ended_at=T0 if result else None,
+            result=result,
+            worker="w",
         )
+        session.add(attempt)
+        session.flush()
+        count_change(session, session.get_one(Contact, contact), {attempt.id: None})
 
 
 def count(engine: Engine, model: Any) -> int:
@@ -53,6 +53,7 @@ def test_list_counts_every_campaign(engine: Engine) -> None:
     set_contact(engine, ids[2], dnc=True)
     add_attempt(engine, ids[0], "answered_human")
     add_attempt(engine, ids[0], "cancelled")  # not counted
+    add_attempt(engine, ids[1], None)  # in progress: counted
     make_campaign(engine, "april", kind="retention", state=CampaignState.DRAFT)
     summaries = {s.name: s for s in list_campaigns(engine)}
     assert list(summaries) == ["april", "march"]
@@ -65,7 +66,7 @@ def test_list_counts_every_campaign(engine: Engine) -> None:
         1,
         1,
         1,
-        1,
+        2,
     )
     assert summaries["april"].contacts == 0 and summaries["april"].kind == "retention"
 

@@ -22,10 +22,15 @@ def test_dialer_data_upgrade_matches_models(db_url: str) -> None:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(context, Base.metadata)
         assert diff == []
-        assert current_revision(engine) == "0003"
-        assert {"campaigns", "contacts", "attempts", "contact_events", "dnc_entries"} <= set(
-            inspect(engine).get_table_names()
-        )
+        assert current_revision(engine) == "0004"
+        assert {
+            "campaigns",
+            "contacts",
+            "attempts",
+            "contact_events",
+            "dnc_entries",
+            "campaign_hours",
+        } <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
 
