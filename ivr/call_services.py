@@ -12,8 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from config.logs import log_event
 from config.settings import Settings
 from flows import Flow, FlowRepository
@@ -22,10 +20,9 @@ from ivr.event_publisher import EventPublisher, create_publisher
 from media.asr.base import AsrEngine
 from media.asr.factory import create_asr_engine
 from media.asr.remote import RemoteAsrEngine
-from media.frames import FRAME_SAMPLES
 from media.speech_chunks import fixed_chunks, speech_chunks
 from media.speech_pool import SpeechPool, connect, default_workers
-from media.tts import TextToSpeech
+from media.tts import TextToSpeech, prompt_frames
 from recordings.qa_batch import DEFAULT_RULES_DIR
 from recordings.qa_rules import RuleCatalog
 from recordings.qa_rules_loader import load_catalog
@@ -125,13 +122,7 @@ class CallServices:
 
     def render_frames(self, text: str, voice: str, rate: int) -> list[bytes]:
         """TTS audio for ``text`` as 20 ms little-endian frames (blocking: run in the executor)."""
-        samples = np.asarray(self.tts.render(text, voice=voice, rate=rate), dtype=np.int16)
-        pad = (-samples.size) % FRAME_SAMPLES
-        if pad:
-            samples = np.concatenate([samples, np.zeros(pad, dtype=np.int16)])
-        pcm = samples.astype("<i2").tobytes()
-        step = FRAME_SAMPLES * 2
-        return [pcm[i : i + step] for i in range(0, len(pcm), step)]
+        return prompt_frames(self.tts.render(text, voice=voice, rate=rate))
 
     async def watch_flows(self, stop: asyncio.Event) -> None:
         """Hot reload: new calls get a changed flow once it validates; its prompts are rendered."""

@@ -19,6 +19,7 @@ from ivr.call_vocabulary import AsrResults, CoreEvent, PlayPrompt, PromptQueued,
 from ivr.media_bridge import MediaBridge
 from media import pipeline as mp
 from media.speech_chunks import speech_chunks
+from media.tts import prompt_frames
 
 _log = logging.getLogger("ivr.call")
 
@@ -64,6 +65,10 @@ class CallWorkers:
 
         Prompts render one at a time, so a prompt's pieces are never interleaved with the
         next prompt's; a barge-in (the bridge's ``stops`` moves on) drops the pieces left.
+        A piece the TTS cache holds in memory (every static prompt and every template's fixed
+        first piece, pre-rendered at start) goes on the line from the event loop at once: the
+        shared worker threads also wait on recognizer answers for every call, and a reply must
+        not queue behind them.
         """
         loop = asyncio.get_running_loop()
         services = self._services
@@ -71,9 +76,13 @@ class CallWorkers:
         async with self._render_lock:
             stops = bridge.stops
             for index, piece in enumerate(pieces):
-                frames = await loop.run_in_executor(
-                    services.executor, services.render_frames, piece, voice, rate
-                )
+                loaded = services.tts.cached(piece, voice, rate)
+                if loaded is not None:
+                    frames = prompt_frames(loaded)
+                else:
+                    frames = await loop.run_in_executor(
+                        services.executor, services.render_frames, piece, voice, rate
+                    )
                 if index and bridge.stops != stops:
                     return  # cut by a barge-in or hang-up while this piece rendered
                 bridge.play(command.prompt_id, frames, final=index == len(pieces) - 1)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from config.errors import MediaError, MissingDependencyError
+from media.frames import FRAME_SAMPLES
 from media.resample import resample
 from media.synth_pool import SynthPool
 from media.tts_cache import Samples, TtsCache, cache_key
@@ -76,6 +77,21 @@ class TextToSpeech:
 
     def render(self, text: str, voice: str | None = None, rate: int | None = None) -> Samples:
         """8 kHz int16 audio for ``text`` (read-only array; from the cache when possible)."""
+        clean, voice, rate, key = self._request(text, voice, rate)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        self.check_voice(voice)
+        return self.cache.put(key, self._synthesize(clean, voice, rate))
+
+    def cached(self, text: str, voice: str | None = None, rate: int | None = None) -> Samples | None:
+        """:meth:`render`'s audio when the cache holds it in memory, else None. No disk, no
+        synthesis: cheap enough for the event loop, so a pre-rendered prompt (or a template's
+        fixed first piece) never waits for a worker thread behind other calls' work."""
+        return self.cache.peek(self._request(text, voice, rate)[3])
+
+    def _request(self, text: str, voice: str | None, rate: int | None) -> tuple[str, str, int, str]:
+        """Checked (text, voice, rate) and their cache key; MediaError for a bad request."""
         clean = re.sub(r"\s+", " ", text).strip()
         if not clean:
             raise MediaError("TTS text is empty: a prompt needs words")
@@ -85,12 +101,7 @@ class TextToSpeech:
         rate = rate or self.default_rate
         if not _MIN_RATE <= rate <= _MAX_RATE:
             raise MediaError(f"TTS rate {rate} words per minute is outside {_MIN_RATE}..{_MAX_RATE}")
-        key = cache_key(self._engine_tag, voice.lower(), str(rate), clean)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        self.check_voice(voice)
-        return self.cache.put(key, self._synthesize(clean, voice, rate))
+        return clean, voice, rate, cache_key(self._engine_tag, voice.lower(), str(rate), clean)
 
     def prerender(self, items: Iterable[str | tuple[str, str | None, int | None]]) -> int:
         """Render texts or (text, voice, rate) items into the cache; returns how many there were.
@@ -136,6 +147,17 @@ class TextToSpeech:
     def close(self) -> None:
         """Stop the synthesis workers."""
         self._pool.close()
+
+
+def prompt_frames(samples: Samples) -> list[bytes]:
+    """Prompt audio as 20 ms little-endian frames for the bridge, the last one padded with silence."""
+    audio = np.asarray(samples, dtype=np.int16)
+    pad = (-audio.size) % FRAME_SAMPLES
+    if pad:
+        audio = np.concatenate([audio, np.zeros(pad, dtype=np.int16)])
+    pcm = audio.astype("<i2").tobytes()
+    step = FRAME_SAMPLES * 2
+    return [pcm[i : i + step] for i in range(0, len(pcm), step)]
 
 
 def _version(package: str) -> str:

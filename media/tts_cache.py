@@ -72,6 +72,17 @@ class TtsCache:
     def path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.wav"
 
+    def peek(self, key: str) -> Audio | None:
+        """The audio if it is in memory, else None: never touches the disk, so the event loop
+        may call it (a prompt that is already loaded goes on the line without a thread hop)."""
+        with self._lock:
+            audio = self._memory.get(key)
+            if audio is None:
+                return None
+            self._memory.move_to_end(key)
+            self.hits += 1
+            return audio
+
     def get(self, key: str) -> Audio | None:
         """The cached audio (read-only array), or None when absent or unreadable."""
         with self._lock:

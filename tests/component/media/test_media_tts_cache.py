@@ -33,6 +33,21 @@ def test_put_then_get_from_a_new_instance(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*.tmp"))  # no temporary files left behind
 
 
+def test_peek_answers_from_memory_only(tmp_path: Path) -> None:
+    audio = np.arange(160, dtype=np.int16)
+    key = cache_key("v1", "en-us", "165", "hello")
+    cache = TtsCache(tmp_path)
+    assert cache.peek(key) is None
+    cache.put(key, audio)
+    peeked = cache.peek(key)
+    assert peeked is not None and np.array_equal(peeked, audio) and not peeked.flags.writeable
+    fresh = TtsCache(tmp_path)  # on disk, not yet in this instance's memory
+    assert fresh.peek(key) is None and (fresh.hits, fresh.misses) == (0, 0)
+    assert fresh.get(key) is not None
+    assert fresh.peek(key) is not None
+    assert TtsCache(tmp_path, memory_bytes=0).peek(key) is None  # nothing is kept in memory
+
+
 def test_a_damaged_entry_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
     cache = TtsCache(tmp_path, memory_bytes=0)
     key = cache_key("v1", "en-us", "165", "hello")

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from config.errors import MediaError
-from media.tts import TextToSpeech
+from media.frames import FRAME_BYTES, FRAME_SAMPLES
+from media.tts import TextToSpeech, prompt_frames
 
 pytestmark = pytest.mark.component
 
@@ -58,6 +59,19 @@ def test_prerender_fills_the_cache(tts: TextToSpeech) -> None:
     misses = tts.cache.misses
     tts.render("Please hold.", "en-us", 170)
     assert count == 2 and tts.cache.misses == misses
+
+
+def test_cached_gives_the_rendered_audio_once_it_is_in_memory(tts: TextToSpeech) -> None:
+    assert tts.cached("Press one for sales.", rate=170) is None  # never rendered: no synthesis
+    rendered = tts.render("Press one for sales.", rate=170)
+    again = tts.cached("Press   one for sales.", rate=170)
+    assert again is not None and np.array_equal(again, rendered)
+    assert tts.cached("Press one for sales.", rate=171) is None
+    frames = prompt_frames(rendered)
+    assert all(len(f) == FRAME_BYTES for f in frames) and len(frames) == -(-rendered.size // FRAME_SAMPLES)
+    assert np.array_equal(np.frombuffer(b"".join(frames), "<i2")[: rendered.size], rendered)
+    with pytest.raises(MediaError, match="TTS text is empty"):
+        tts.cached(" ")
 
 
 @pytest.mark.parametrize(

@@ -7,18 +7,31 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
+import numpy as np
+
 from ivr.call_services import CallServices
 from ivr.call_vocabulary import CoreEvent, PlayPrompt, PromptQueued
 from ivr.call_workers import CallWorkers
 from ivr.media_bridge import MediaBridge
-from media.frames import FRAME_BYTES
+from media.frames import FRAME_BYTES, FRAME_SAMPLES
+
+
+class _Tts:
+    """The TTS cache's memory: pieces listed in ``loaded`` are there (one frame per character)."""
+
+    def __init__(self) -> None:
+        self.loaded: set[str] = set()
+
+    def cached(self, text: str, voice: str, rate: int) -> np.ndarray | None:
+        return np.zeros(FRAME_SAMPLES * len(text), np.int16) if text in self.loaded else None
 
 
 class _Services:
     """Renders each piece as one frame per character, and can hold a piece back."""
 
-    def __init__(self) -> None:
-        self.executor = ThreadPoolExecutor(2)
+    def __init__(self, threads: int = 2) -> None:
+        self.executor = ThreadPoolExecutor(threads)
+        self.tts = _Tts()
         self.rendered: list[str] = []
         self.hold: dict[str, threading.Event] = {}
 
@@ -96,3 +109,26 @@ def test_a_barge_in_while_a_piece_renders_drops_the_rest() -> None:
 
     frames, rendered = asyncio.run(run())
     assert frames == [] and "Third." not in rendered
+
+
+def test_a_loaded_piece_goes_on_the_line_while_every_worker_thread_is_busy() -> None:
+    """The worker threads also wait on recognizer answers for every call: a reply whose first
+    piece the cache holds in memory must not queue behind them."""
+
+    async def run() -> tuple[list[CoreEvent], list[str], list[str]]:
+        services, bridge = _Services(threads=1), MediaBridge()
+        services.tts.loaded.add("I heard:")
+        busy = threading.Event()
+        services.executor.submit(busy.wait, 5)  # another call's recognizer work holds the thread
+        posted: list[CoreEvent] = []
+        workers = _workers(services, posted)
+        workers.render(PlayPrompt(3, "I heard: two tickets.", True, "s"), bridge, "en-us", 165)
+        await asyncio.sleep(0.1)
+        early, rendered_early = list(posted), list(services.rendered)
+        busy.set()
+        await _settle(workers)
+        return early, rendered_early, services.rendered
+
+    early, rendered_early, rendered = asyncio.run(run())
+    assert early == [PromptQueued(3, len("I heard:"))]  # on the line before the thread was free
+    assert rendered_early == [] and rendered == ["two tickets."]  # the rest rendered after it
