@@ -9,7 +9,7 @@ import contextlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.logs import log_event
@@ -44,6 +44,10 @@ class CallServices:
     publisher: EventPublisher
     executor: ThreadPoolExecutor
     directory: CustomerDirectory
+    asr_executor: ThreadPoolExecutor = field(default_factory=lambda: _asr_threads(4))
+    """Threads that wait for recognizer answers, one per call at most: apart from
+    :attr:`executor`, so a prompt never waits to be rendered behind calls waiting for a busy
+    speech worker (a waiting thread holds no GIL, so many are cheap)."""
     qa_rules: RuleCatalog | None = None
     """The QA rules every call is checked against when it ends (``flows/library/qa``)."""
     speech_pool: SpeechPool | None = None
@@ -75,6 +79,7 @@ class CallServices:
                 if settings.directory.path
                 else CustomerDirectory.empty()
             ),
+            asr_executor=_asr_threads(max(settings.sip.max_concurrent_calls, settings.sip.engine_call_limit)),
         )
         services.speech_pool = pool
         services.qa_rules = load_catalog([DEFAULT_RULES_DIR])
@@ -148,6 +153,7 @@ class CallServices:
         await self.publisher.aclose()
         await asyncio.to_thread(self.tts.close)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.asr_executor.shutdown(wait=False, cancel_futures=True)
         if isinstance(self.asr, RemoteAsrEngine):
             self.asr.close()
         if self.speech_pool is not None:
@@ -171,3 +177,7 @@ def speech_engine(settings: Settings) -> tuple[AsrEngine, SpeechPool | None]:
         pool.stop()
         raise
     return pool.engine(), pool
+
+
+def _asr_threads(calls: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(4, calls), thread_name_prefix="ivr-asr")

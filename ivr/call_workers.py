@@ -1,6 +1,7 @@
 """A call's work off the event loop: prompts rendered by TTS, and recognizer work run in order.
 
-Both run on the shared worker threads (:attr:`CallServices.executor`) from tasks of their own,
+Both run on shared worker threads from tasks of their own (rendering on
+:attr:`CallServices.executor`, recognizer waits on :attr:`CallServices.asr_executor`),
 and post what they produced back to the call session as core events: :class:`PromptQueued` once
 a prompt's frames are on the bridge, :class:`AsrResults` for each batch of recognizer work. A
 task that fails is logged and asks for the call to be hung up; it never fails silently.
@@ -98,7 +99,7 @@ class CallWorkers:
             work = list(command.work)
             while not self._asr_queue.empty():  # fell behind: one batch is cheaper
                 work += self._asr_queue.get_nowait().work
-            results = await loop.run_in_executor(self._services.executor, feeder.run, work)
+            results = await loop.run_in_executor(self._services.asr_executor, feeder.run, work)
             if results:
                 self._post(AsrResults(results))
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 import numpy as np
 
 from ivr.call_services import CallServices
-from ivr.call_vocabulary import CoreEvent, PlayPrompt, PromptQueued
+from ivr.call_vocabulary import CoreEvent, PlayPrompt, PromptQueued, RunAsr
 from ivr.call_workers import CallWorkers
 from ivr.media_bridge import MediaBridge
 from media.frames import FRAME_BYTES, FRAME_SAMPLES
@@ -30,7 +30,8 @@ class _Services:
     """Renders each piece as one frame per character, and can hold a piece back."""
 
     def __init__(self, threads: int = 2) -> None:
-        self.executor = ThreadPoolExecutor(threads)
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="render")
+        self.asr_executor = ThreadPoolExecutor(threads, thread_name_prefix="asr")
         self.tts = _Tts()
         self.rendered: list[str] = []
         self.hold: dict[str, threading.Event] = {}
@@ -132,3 +133,44 @@ def test_a_loaded_piece_goes_on_the_line_while_every_worker_thread_is_busy() -> 
     early, rendered_early, rendered = asyncio.run(run())
     assert early == [PromptQueued(3, len("I heard:"))]  # on the line before the thread was free
     assert rendered_early == [] and rendered == ["two tickets."]  # the rest rendered after it
+
+
+class _SlowFeeder:
+    """A recognizer request that waits for a busy speech worker until ``answer`` is set."""
+
+    def __init__(self) -> None:
+        self.answer = threading.Event()
+        self.threads: list[str] = []
+
+    def run(self, work: Any) -> list[Any]:
+        self.threads.append(threading.current_thread().name)
+        self.answer.wait(5)
+        return []
+
+
+def test_an_uncached_prompt_renders_while_recognizer_requests_wait() -> None:
+    """Calls waiting on recognizer answers hold ASR threads, never the rendering threads."""
+
+    async def run() -> tuple[list[CoreEvent], list[str]]:
+        services, bridge = _Services(threads=1), MediaBridge()
+        feeder = _SlowFeeder()
+        posted: list[CoreEvent] = []
+        waiting = _workers(services, [])
+        waiting.start_asr(cast(Any, feeder))
+        waiting.run_asr(RunAsr(()))
+        await asyncio.sleep(0.05)
+        workers = _workers(services, posted)
+        workers.render(PlayPrompt(4, "Not cached.", True, "s"), bridge, "en-us", 165)
+        for _ in range(100):
+            if posted:
+                break
+            await asyncio.sleep(0.01)
+        early = list(posted)
+        feeder.answer.set()
+        await _settle(workers)
+        waiting.cancel()
+        return early, feeder.threads
+
+    early, threads = asyncio.run(run())
+    assert early == [PromptQueued(4, len("Not cached."))]
+    assert [name.split("_")[0] for name in threads] == ["asr"]
