@@ -45,6 +45,7 @@ class CapacityResult:
     kernel_drops: int
     exit_status: int | None
     note: str
+    media_port: str = "unknown"  # serve's sip.media_port: RingMediaPort (C++) or BridgePort (Python)
 
     def summary(self) -> str:
         """The bench's log lines for this run."""
@@ -55,7 +56,8 @@ class CapacityResult:
             f"reply after speech {o.reply_ms[0]:.0f} ms (max {o.reply_ms[1]:.0f} ms), "
             f"CPU {step.cpu_pct:.0f} % (tree of {self.processes}: {step.tree_cpu_pct:.0f} %), "
             f"max gap {g.max_ms:.1f} ms, {g.packets} RTP packets, {g.streams} streams, "
-            f"{self.kernel_drops} capture drops, {step.wall_s:.0f} s, exit {self.exit_status} {self.note}"
+            f"{self.kernel_drops} capture drops, {step.wall_s:.0f} s, exit {self.exit_status}, "
+            f"media port {self.media_port} {self.note}"
         ]
         if g.late:
             where = ", ".join(f"{at:.1f}s:{ms:.0f}" for at, ms in g.late[:40])
@@ -114,7 +116,20 @@ def capacity_run(
         kernel_drops=capture.kernel_drops,
         exit_status=serve.exit_status,
         note="; ".join(notes) or (last_output if run.returncode else ""),
+        media_port=media_port(serve.lines),
     )
+
+
+_MEDIA_PORT = re.compile(r"\bsip\.media_port\b.*?\bport=(\w+)")
+
+
+def media_port(lines: list[str]) -> str:
+    """The conference port serve's calls used, from its ``sip.media_port`` log line."""
+    for line in list(lines):
+        match = _MEDIA_PORT.search(line)
+        if match:
+            return match.group(1)
+    return "unknown"
 
 
 # -- churn -----------------------------------------------------------------------------------------

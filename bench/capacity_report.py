@@ -75,6 +75,7 @@ def capacity_table(results: list[CapacityResult]) -> str:
                 lambda r: f"{r.gaps.over_limit} ({r.gaps.streams_over_limit})",
             ),
             C("sipp stalls", lambda r: r.step.sipp.stalls),
+            C("media port", lambda r: r.media_port, numeric=False),
             C("load avg", lambda r: r.step.load, numeric=False),
         ],
         results,

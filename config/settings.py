@@ -115,6 +115,9 @@ class MediaSettings:
     # Grammar steps: the first, shorter pause at which a complete, unambiguous phrase may
     # already end the turn (equal to end_silence_ms: one check, at end_silence_ms).
     end_silence_complete_ms: int = 300
+    # Each call's audio ring in C++ (the vendored pjsua2's RingMediaPort): no Python on the
+    # media clock thread. Off, or with the PyPI wheel: the Python BridgePort.
+    native_bridge: bool = True
 
 
 @dataclass(frozen=True)

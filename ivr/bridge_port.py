@@ -1,8 +1,11 @@
-"""The pjsua2 AudioMediaPort that joins one call's conference slot to its :class:`MediaBridge`.
+"""The conference port that joins one call's slot to its :class:`MediaBridge`.
 
-pjsua2 calls it on the media clock thread every 20 ms: it must only touch the bridge's
-lock-free deques and never wait for Python work, and it must never raise (a Python exception
-in a SWIG director becomes a C++ exception on the clock thread, which aborts the process).
+With the vendored pjsua2 it is the C++ ``RingMediaPort`` of a
+:class:`~ivr.native_bridge.NativeBridge`. With the PyPI wheel (or ``media.native_bridge``
+off) it is :class:`BridgePort`, a Python AudioMediaPort: pjsua2 calls it on the media clock
+thread every 20 ms: it must only touch the bridge's lock-free deques and never wait for Python
+work, and it must never raise (a Python exception in a SWIG director becomes a C++ exception on
+the clock thread, which aborts the process).
 
 Release is the dangerous moment. If the last Python reference simply goes away, CPython tears
 the instance's ``__dict__`` down while SWIG's destructor (which releases the GIL) waits for the
@@ -21,6 +24,7 @@ from typing import Any
 import pjsua2 as pj
 
 from ivr.media_bridge import MediaBridge
+from ivr.native_bridge import NativeBridge
 from media.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
 
 
@@ -82,22 +86,35 @@ class BridgePort(pj.AudioMediaPort):  # type: ignore[misc]
             self.errors += 1
 
 
-def create_bridge_port(name: str, bridge: MediaBridge) -> BridgePort:
-    """A registered 8 kHz mono 16-bit port for ``bridge``; keep a reference while the call lives."""
+def create_bridge_port(name: str, bridge: MediaBridge) -> Any:
+    """A registered 8 kHz mono 16-bit port for ``bridge``; keep a reference while the call lives.
+
+    A :class:`~ivr.native_bridge.NativeBridge` gets the C++ ``RingMediaPort`` on its ring (no
+    Python on the clock thread); a plain :class:`MediaBridge` gets a :class:`BridgePort`.
+    """
     fmt = pj.MediaFormatAudio()
     fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
+    if isinstance(bridge, NativeBridge):
+        ring_port = pj.RingMediaPort()
+        ring_port.createRingPort(name, fmt, bridge.ring)
+        return ring_port
     port = BridgePort(bridge)
     port.createPort(name, fmt)
     return port
 
 
-def release_bridge_port(port: BridgePort) -> None:
+def release_bridge_port(port: Any) -> None:
     """Detach ``port`` from the conference and destroy its C++ side now (pjsua2 thread only).
 
     Callers keep their reference until this returns; afterwards the Python object is inert
     and may be dropped at any time, on any thread.
     """
-    port.bridge = None
-    # SWIG's delete wrapper disowns the object (no second delete at garbage collection) and
-    # releases the GIL while ~AudioMediaPort waits for a clock tick that may be calling us.
-    pj.AudioMediaPort.__swig_destroy__(port)
+    if isinstance(port, BridgePort):
+        port.bridge = None
+        # SWIG's delete wrapper disowns the object (no second delete at garbage collection) and
+        # releases the GIL while ~AudioMediaPort waits for a clock tick that may be calling us.
+        pj.AudioMediaPort.__swig_destroy__(port)
+    else:
+        # A RingMediaPort: its frame callbacks never enter Python, and the ring outlives the
+        # port until the conference has let go of it (see ivr.native_bridge).
+        type(port).__swig_destroy__(port)

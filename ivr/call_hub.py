@@ -61,7 +61,7 @@ class CallHub:
         self, sip: SipSettings, services: CallServices, inbound: SessionFactory | None = None
     ) -> None:
         self.services = services
-        self.agent = SipAgent(sip, self._on_sip_event)
+        self.agent = SipAgent(sip, self._on_sip_event, native_bridge=services.settings.media.native_bridge)
         self.wall_offset = time.time() - time.monotonic()
         self._inbound = inbound
         self.sessions: dict[int, CallLeg] = {}

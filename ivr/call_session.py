@@ -21,8 +21,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-import numpy as np
-
 from flows import Flow, FlowSession
 from ivr.call_core import CallCore
 from ivr.call_media import TICK_S
@@ -51,6 +49,7 @@ from ivr.call_vocabulary import (
 )
 from ivr.call_workers import CallWorkers
 from ivr.machine_screening import MachineScreening
+from ivr.native_bridge import read_wake_fd
 from ivr.sip_events import CallConnected, CallEnded, CallOffered, DtmfReceived
 from ivr.supervisor_leg import SupervisorDialer
 from ivr.supervisor_session import CallSupervision, ChangeListener
@@ -58,9 +57,11 @@ from ivr.transfer import CallTransfers, LegDialer
 from media import pipeline as mp
 from media.amd import Verdict
 from media.asr.base import Expectation
-from media.frames import SILENCE, Frame
 from recordings import RecordingInfo
 from supervision.supervisor_modes import Mode, SupervisionChanged
+
+_IDLE_S = 0.1
+"""Longest sleep when the bridge wakes the loop itself (a safety net: it does every 20 ms)."""
 
 
 class CallControl(Protocol):
@@ -209,30 +210,44 @@ class CallSession:
             await self._close()
 
     async def _loop(self) -> None:
+        """Wake on arriving frames (the bridge's eventfd: once per media tick, aligned with
+        it), posted events and the core's deadlines; a bridge without an eventfd is polled."""
         core = self.core
-        while not core.finished:
-            deadline = core.next_deadline()
-            timeout = TICK_S if deadline is None else min(TICK_S, max(0.0, deadline - time.monotonic()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            self._wake.clear()
-            self._pump_audio()
-            while self._inbox and not core.finished:
-                self._feed(self._inbox.popleft())
-            update = self._transfer.tick(ringback=not core.prompts_busy)
-            if update is not None:
-                self._feed(update)
-            if self._supervision is not None:
-                self._supervision.tick(time.monotonic(), core.caller_position_s)
-            deadline = core.next_deadline()
-            if deadline is not None and time.monotonic() >= deadline:
-                self._feed(Tick())
+        fd = self._bridge.wake_fd
+        loop = asyncio.get_running_loop()
+        if fd is not None:
+            loop.add_reader(fd, self._frames_arrived, fd)
+        idle = TICK_S if fd is None else _IDLE_S
+        try:
+            while not core.finished:
+                deadline = core.next_deadline()
+                timeout = idle if deadline is None else min(idle, max(0.0, deadline - time.monotonic()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                self._wake.clear()
+                self._pump_audio()
+                while self._inbox and not core.finished:
+                    self._feed(self._inbox.popleft())
+                update = self._transfer.tick(ringback=not core.prompts_busy)
+                if update is not None:
+                    self._feed(update)
+                if self._supervision is not None:
+                    self._supervision.tick(time.monotonic(), core.caller_position_s)
+                deadline = core.next_deadline()
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._feed(Tick())
+        finally:
+            if fd is not None:
+                loop.remove_reader(fd)
+
+    def _frames_arrived(self, fd: int) -> None:
+        read_wake_fd(fd)
+        self._wake.set()
 
     def _pump_audio(self) -> None:
-        records = self._bridge.drain()
+        records, frames = self._bridge.drain_frames()
         if not records:
             return
-        frames = [_frame(record.pcm) for record in records]
         for record, frame in zip(records, frames, strict=True):
             self._recording.push(record, frame)
             if record.side == "caller":
@@ -282,10 +297,6 @@ class CallSession:
         self.recording = await self._recording.close(end, self.outcome)
         self._reports.qa(self._recording.qa)
         self._reports.ended(self.outcome, ended, self.recording)
-
-
-def _frame(pcm: bytes | None) -> Frame:
-    return SILENCE if pcm is None else np.frombuffer(pcm, dtype="<i2").astype(np.int16)
 
 
 def _user_part(uri: str) -> str:

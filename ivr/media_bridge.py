@@ -12,7 +12,9 @@ import collections
 from dataclasses import dataclass
 from typing import Literal
 
-from media.frames import FRAME_BYTES
+import numpy as np
+
+from media.frames import FRAME_BYTES, FRAME_SAMPLES, SILENCE, Frame
 
 _SILENCE_BYTES = bytes(FRAME_BYTES)
 # One minute of records; if the call task stalls longer, the oldest are dropped (and counted).
@@ -73,6 +75,11 @@ class MediaBridge:
         self._inbox.append(record)
 
     # -- asyncio side -----------------------------------------------------------------
+    @property
+    def wake_fd(self) -> int | None:
+        """A file descriptor readable when frames arrive, or None: poll every tick instead."""
+        return None
+
     def drain(self) -> list[BridgeRecord]:
         """Everything that crossed since the last call, in order."""
         out: list[BridgeRecord] = []
@@ -81,6 +88,24 @@ class MediaBridge:
                 out.append(self._inbox.popleft())
             except IndexError:
                 return out
+
+    def drain_frames(self) -> tuple[list[BridgeRecord], list[Frame]]:
+        """:meth:`drain`, and each record's frame decoded (silence where none arrived), all
+        audio converted in one numpy call."""
+        records = self.drain()
+        if not records:
+            return [], []
+        audio = [record.pcm for record in records if record.pcm is not None]
+        rows = np.frombuffer(b"".join(audio), dtype="<i2").astype(np.int16).reshape(len(audio), FRAME_SAMPLES)
+        frames: list[Frame] = []
+        row = 0
+        for record in records:
+            if record.pcm is None:
+                frames.append(SILENCE)
+            else:
+                frames.append(rows[row])
+                row += 1
+        return records, frames
 
     def play(self, prompt_id: int, frames: list[bytes], final: bool = True) -> None:
         """Queue a prompt (or, with ``final`` False, a piece of one with more to come) behind

@@ -57,6 +57,7 @@ class SipAgent:
         settings: SipSettings,
         on_event: Callable[[SipEvent], None],
         redirect: Callable[[], str | None] | None = None,
+        native_bridge: bool = True,
     ) -> None:
         self.settings = settings
         self._on_event = on_event
@@ -68,7 +69,7 @@ class SipAgent:
         self._draining = threading.Event()
         self._start_error: str | None = None
         # ``redirect``: a front agent's pick for a 302 to every INVITE (see ivr.sip_calls)
-        self._calls = SipCalls(self, settings, redirect)
+        self._calls = SipCalls(self, settings, redirect, native_bridge)
         self._ep: Any = None
         self._account: PjAccount | None = None
         self._trunk_account: PjAccount | None = None

@@ -18,7 +18,6 @@ import pjsua2 as pj
 
 from config.logs import log_event
 from ivr.admission import Refusal
-from ivr.bridge_port import BridgePort
 from ivr.media_bridge import MediaBridge
 from ivr.sip_events import Direction, DtmfReceived
 
@@ -36,7 +35,8 @@ class CallRecord:
     key: int
     direction: Direction
     call: Any = None
-    port: BridgePort | None = None
+    port: Any = None
+    """The call's conference port: a RingMediaPort or a :class:`~ivr.bridge_port.BridgePort`."""
     bridge: MediaBridge = field(default_factory=MediaBridge)
     refused: bool = False
     """Answered with a final error (403/486/488/503/302): held only until pjsua lets go."""

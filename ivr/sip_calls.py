@@ -23,6 +23,8 @@ from config.logs import log_event, mask_number
 from config.settings import SipSettings
 from ivr.admission import Admission, Load, Refusal
 from ivr.bridge_port import create_bridge_port, release_bridge_port
+from ivr.media_bridge import MediaBridge
+from ivr.native_bridge import native_available, new_bridge
 from ivr.sip_call import (
     CallRecord,
     PjAccount,
@@ -46,10 +48,24 @@ class SipCalls:
     """See the module docstring. Agent thread only, except :meth:`next_key` and the counts."""
 
     def __init__(
-        self, agent: SipAgent, settings: SipSettings, redirect: Callable[[], str | None] | None
+        self,
+        agent: SipAgent,
+        settings: SipSettings,
+        redirect: Callable[[], str | None] | None,
+        native_bridge: bool = True,
     ) -> None:
         self._agent = agent
         self.settings = settings
+        # Each call's frames in a C++ ring (ivr.native_bridge) when the pjsua2 build has one.
+        self._native_bridge = native_bridge and native_available()
+        if redirect is None:
+            log_event(
+                "sip.media_port",
+                logging.INFO if self._native_bridge or not native_bridge else logging.WARNING,
+                _log,
+                port="RingMediaPort" if self._native_bridge else "BridgePort",
+                native_requested=native_bridge,
+            )
         # A front agent answers every INVITE with 302 to the URI ``redirect`` picks (486 when it
         # picks none); it runs on the agent thread, so it must be quick and must not block.
         self._redirect = redirect
@@ -59,6 +75,9 @@ class SipCalls:
 
     def next_key(self) -> int:
         return next(self._keys)
+
+    def _new_bridge(self) -> MediaBridge:
+        return new_bridge(self._native_bridge)
 
     @property
     def active(self) -> int:
@@ -76,7 +95,7 @@ class SipCalls:
     def on_incoming(self, account: PjAccount, prm: Any) -> None:
         agent = self._agent
         now = time.monotonic()
-        rec = CallRecord(self.next_key(), "inbound", offered_at=now)
+        rec = CallRecord(self.next_key(), "inbound", offered_at=now, bridge=self._new_bridge())
         call = PjCall(agent, rec, account, prm.callId)
         rec.call = call
         self.records[rec.key] = rec  # held from here on, refused or not, until DISCONNECTED
@@ -123,7 +142,7 @@ class SipCalls:
     # -- outbound and hang-up -------------------------------------------------------------
     def place(self, key: int, uri: str, ring_timeout_s: float, account: PjAccount | None) -> None:
         now = time.monotonic()
-        rec = CallRecord(key, "outbound", offered_at=now)
+        rec = CallRecord(key, "outbound", offered_at=now, bridge=self._new_bridge())
         call = PjCall(self._agent, rec, account, pj.PJSUA_INVALID_ID)
         rec.call = call
         self.records[key] = rec
