@@ -9,10 +9,11 @@ A stream leases a decoder for one utterance only, so a process needs as many dec
 utterances being decoded at the same moment, not one per call.
 
 Grammar mode buffers the utterance and decodes it in one pass when the endpointer calls
-``flush``: batch cepstral mean normalisation over the whole utterance recognised far better
-than the live estimate on a caller's first words, and a grammar pass over a few seconds of
-audio takes ~30-100 ms. Open-vocabulary mode decodes as frames arrive (its search is far
-heavier) and emits partial results.
+``flush`` (a grammar pass over a few seconds of audio takes ~10-80 ms). Both modes start each
+utterance from the call's own cepstral mean (its previous utterance's, first a telephone
+estimate): a pooled decoder would otherwise carry the last call's line into this one, and a
+fresh decoder's 16 kHz default fitted the first utterance clearly worse. Open-vocabulary mode
+decodes as frames arrive (its search is far heavier) and emits partial results.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ from media.asr.pocketsphinx_results import (
     CARRIER_PREFIX,
     GARBAGE_PREFIX,
     GARBAGE_WORDS,
-    decode_once,
-    decode_scored,
-    loop_score,
+    AcousticFit,
+    FitFloor,
+    decode_utterance,
     marked,
     result_of,
     spoken,
@@ -97,7 +98,7 @@ class PocketsphinxEngine(AsrEngine):
         garbage_weight: float | None = 1e-25,
         partial_every_frames: int = 10,
         noise_floor: float = 150.0,
-        min_score_ratio: float = 1.0,
+        fit_floor: FitFloor | None = FitFloor(),  # noqa: B008 (frozen, shared safely)
         pause_accept: float = 0.5,
         carriers: bool = True,
     ) -> None:
@@ -108,14 +109,14 @@ class PocketsphinxEngine(AsrEngine):
         for path in (self.hmm_dir, self.dict_path, self.lm_path):
             if not path.exists():
                 raise MediaError(f"pocketsphinx: model file {path} is missing (reinstall 'pocketsphinx')")
-        # Grammar mode decodes twice (see docs/asr.md). First against the phrases, wrapped in
-        # optional carrier phrases, plus a weighted-down loop of common words (the
-        # out-of-grammar path). A phrase found there is then verified: the loop alone decodes
-        # the same audio, and the phrase is kept only when its recognition score is at least
-        # min_score_ratio x the loop's; otherwise the utterance is out of grammar (a reprompt,
-        # never a guess). garbage_weight None: phrases only, no out-of-grammar path at all.
+        # Grammar mode decodes once (see docs/asr.md), against the phrases, wrapped in optional
+        # carrier phrases on a menu, plus a weighted-down loop of common words (the
+        # out-of-grammar path). On a menu a phrase found is then verified: its words must fit
+        # the audio at least as closely as fit_floor says, else the utterance is out of
+        # grammar (a reprompt, never a guess); None takes every phrase found.
+        # garbage_weight None: phrases only, no out-of-grammar path at all.
         self.garbage_weight = garbage_weight
-        self.min_score_ratio = min_score_ratio
+        self.fit_floor = fit_floor
         self.noise_floor = noise_floor
         # At a pause, a phrase ends the turn only when its weakest word is at least this sure;
         # otherwise the caller may be mid-phrase and the turn waits for the longer silence.
@@ -209,6 +210,22 @@ class PocketsphinxEngine(AsrEngine):
                 decoder.remove_search(old)
         decoder.activate_search(name)
 
+    def verified(self, phrase_set: PhraseSet, fit: AcousticFit | None) -> bool:
+        """Whether a phrase found on ``phrase_set`` may be taken: always off a menu (single-word
+        answers such as digits and yes/no lost more than they won, docs/asr.md), else when its
+        words fit the audio as closely as :attr:`fit_floor` asks."""
+        if not phrase_set.is_menu or self.garbage_weight is None or self.fit_floor is None:
+            return True
+        return self.fit_floor.accepts(fit)
+
+    def verify(self, phrase_set: PhraseSet, result: FinalResult, fit: AcousticFit | None) -> FinalResult:
+        """``result`` as it is, or out of grammar (the words heard kept) when it fails the check."""
+        if not result.in_grammar or self.verified(phrase_set, fit):
+            return result
+        log_event("asr.rejected", logger=_LOG, engine="pocketsphinx", reason="fit")
+        words = " ".join(word.word for word in result.words)
+        return FinalResult(words, result.confidence, result.words, in_grammar=False)
+
     def open_stream(self, expectation: Expectation) -> PocketsphinxStream:
         return PocketsphinxStream(self, expectation)
 
@@ -225,14 +242,19 @@ def _read_lexicon(path: Path) -> dict[str, str]:
 
 
 class PocketsphinxStream(AsrStream):
-    """One call's recognizer; used from one thread at a time."""
+    """One call's recognizer; used from one thread at a time.
+
+    Open mode decodes as frames arrive on a decoder leased at the utterance's first frame.
+    Grammar mode keeps the utterance's audio and decodes it in one pass (batch cepstral mean)
+    at :meth:`flush` and at the pause check; a streamed grammar pass (live mean) cut the final's
+    latency to ~2 ms but lost 5 points at 20 dB and 17 at 10 dB (docs/benchmarks.md)."""
 
     def __init__(self, engine: PocketsphinxEngine, expectation: Expectation) -> None:
         self._engine = engine
         self._upsampler = Upsampler(MODEL_RATE)
         self._floor = NoiseFloor(engine.noise_floor)
         self._decoder: pocketsphinx.Decoder | None = None  # open mode, mid-utterance
-        self._buffer: list[npt.NDArray[np.int16]] = []  # grammar mode, mid-utterance
+        self._buffer: list[npt.NDArray[np.int16]] = []  # grammar mode: one chunk per frame
         self._cmn = TELEPHONE_CMN
         self._frames = 0
         self._last_partial = ""
@@ -249,8 +271,7 @@ class PocketsphinxStream(AsrStream):
         samples = self._upsampler.push(self._floor.apply(frame))
         self._frames += 1
         if self._grammar is not None:
-            if samples.size:
-                self._buffer.append(samples)
+            self._buffer.append(samples)
             return []
         decoder = self._decoder or self._start_open()
         if samples.size:
@@ -277,12 +298,23 @@ class PocketsphinxStream(AsrStream):
         self._decoder = decoder
         return decoder
 
+    def _speech(self, tail: npt.NDArray[np.int16] | None = None) -> npt.NDArray[np.int16]:
+        """The buffered utterance (and the upsampler's ``tail`` at its end)."""
+        chunks = self._buffer if tail is None else [*self._buffer, tail]
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
     def flush(self) -> FinalResult:
         grammar = self._grammar
         if self._frames == 0:
             return FinalResult("", 0.0, (), in_grammar=grammar is None)
         tail = self._upsampler.drain()
-        result = self._decode_grammar(grammar, tail) if grammar is not None else self._finish_open(tail)
+        if grammar is None:
+            result = self._finish_open(tail)
+        else:
+            audio = self._speech(tail)
+            self._buffer = []
+            self._frames = 0
+            result = self._decode_grammar(grammar, audio)
         log_event(
             "asr.final", logger=_LOG, engine="pocketsphinx", mode="grammar" if grammar else "open",
             in_grammar=result.in_grammar, confidence=round(result.confidence, 3), words=len(result.words),
@@ -291,7 +323,8 @@ class PocketsphinxStream(AsrStream):
 
     def complete_phrase(self) -> FinalResult | None:
         """Grammar mode: decode what is buffered (kept for more audio); the result if it is a
-        phrase that ends the turn (no prefix of a longer one) and every word is sure enough."""
+        phrase that ends the turn (no prefix of a longer one) and every word is sure enough,
+        out of grammar when it fails a menu's fit check (this result *is* the final)."""
         grammar = self._grammar
         if grammar is None or not self._buffer:
             return None
@@ -301,8 +334,8 @@ class PocketsphinxStream(AsrStream):
         try:
             # Phrases plus their first words ("ten" of "ten in the morning"): a caller who
             # paused mid-phrase matches a prefix instead of being forced onto a whole phrase.
-            result = decode_once(
-                engine, decoder, engine.pause_grammar(phrase_set), np.concatenate(self._buffer)
+            result, fit = decode_utterance(
+                engine, decoder, engine.pause_grammar(phrase_set), self._speech(), self._cmn
             )
         finally:
             engine.grammar_pool.give_back(decoder)
@@ -310,33 +343,21 @@ class PocketsphinxStream(AsrStream):
             return None
         if result.text not in phrase_set.phrases or not phrase_set.ends_turn(result.text):
             return None
-        return result
+        # A whole phrase ends the turn; on a menu it is then the fit check's verdict, as at
+        # flush (the same tail is decoded, so waiting for the hold would not change it).
+        return engine.verify(phrase_set, result, fit)
 
     def _decode_grammar(
-        self, grammar: tuple[PhraseSet, str, str], tail: npt.NDArray[np.int16]
+        self, grammar: tuple[PhraseSet, str, str], audio: npt.NDArray[np.int16]
     ) -> FinalResult:
-        audio = np.concatenate([*self._buffer, tail])
-        self._buffer = []
-        self._frames = 0
-        return self._decode_audio(grammar, audio)
-
-    def _decode_audio(self, grammar: tuple[PhraseSet, str, str], audio: npt.NDArray[np.int16]) -> FinalResult:
         engine = self._engine
-        phrase_set = grammar[0]
         decoder = engine.grammar_pool.lease()
         try:
-            result, phrase_score = decode_scored(engine, decoder, grammar, audio)
-            verify = phrase_set.is_menu and engine.garbage_weight is not None and engine.min_score_ratio > 0
-            if not result.in_grammar or not verify:
-                return result
-            garbage_score = loop_score(engine, decoder, phrase_set, audio)
-            if phrase_score >= engine.min_score_ratio * garbage_score:
-                return result
-            words = " ".join(word.word for word in result.words)
-            log_event("asr.rejected", logger=_LOG, engine="pocketsphinx", reason="score_ratio")
-            return FinalResult(words, result.confidence, result.words, in_grammar=False)
+            result, fit = decode_utterance(engine, decoder, grammar, audio, self._cmn)
+            self._cmn = decoder.get_cmn(False)  # this call's line, for its next utterance
         finally:
             engine.grammar_pool.give_back(decoder)
+        return engine.verify(grammar[0], result, fit)
 
     def _finish_open(self, tail: npt.NDArray[np.int16]) -> FinalResult:
         decoder = self._decoder or self._start_open()

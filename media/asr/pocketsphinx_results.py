@@ -1,5 +1,6 @@
 """Turning a pocketsphinx search into our results: one grammar pass over a whole utterance,
-the garbage loop's score that verifies it, and the words a caller said (marker prefixes off).
+how well its words fit the audio (what verifies a menu answer), and the words a caller said
+(marker prefixes off).
 
 The dictionary spells two kinds of extra words with a prefix: the garbage loop's common words
 (``g_``: speech matching no phrase) and carrier words (``c_``: "I'd like to", "please" around a
@@ -8,6 +9,8 @@ phrase: said, but not the answer). Neither is ever the answer.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,41 +34,77 @@ GARBAGE_WORDS = (
 )  # fmt: skip
 
 
-def decode_once(
+@dataclass(frozen=True)
+class AcousticFit:
+    """How closely a grammar path's words fit the audio: the mean per-frame acoustic score of
+    pocketsphinx's segments (ln of ``Segment.ascore`` x 1000). Each frame is scored against the
+    best-scoring senone of that frame, so 0 is a perfect fit and the number says how far the
+    words had to be bent to cover the audio, whatever else the grammar offered."""
+
+    key: float  # the answer's own words (no carrier, no garbage word)
+    spoken: float  # every word of the path, carriers included
+    key_share: float  # the answer's frames / all word frames: carriers may not be most of it
+
+
+@dataclass(frozen=True)
+class FitFloor:
+    """The least :class:`AcousticFit` a menu answer needs to be taken (else a reprompt).
+
+    Chosen on the tuning set of ``bench/intent_set.py`` (docs/asr.md): an off-menu sentence that
+    a grammar forces onto a phrase fits it clearly worse than a phrase really said, and a
+    sentence that is mostly carrier words ("I would like to order a pizza" as "I would like
+    to" + "help") leaves the answer a small share of the speech."""
+
+    key: float = -4.25
+    spoken: float = -3.625
+    key_share: float = 0.3
+
+    def accepts(self, fit: AcousticFit | None) -> bool:
+        return (
+            fit is not None
+            and fit.key >= self.key
+            and fit.spoken >= self.spoken
+            and fit.key_share >= self.key_share
+        )
+
+
+def decode_utterance(
     engine: PocketsphinxEngine,
     decoder: pocketsphinx.Decoder,
     grammar: tuple[PhraseSet, str, str],
     audio: npt.NDArray[np.int16],
-) -> FinalResult:
-    return decode_scored(engine, decoder, grammar, audio)[0]
+    cmn: str,
+) -> tuple[FinalResult, AcousticFit | None]:
+    """One pass of ``grammar`` over a whole utterance: the result and how well its words fit.
 
-
-def decode_scored(
-    engine: PocketsphinxEngine,
-    decoder: pocketsphinx.Decoder,
-    grammar: tuple[PhraseSet, str, str],
-    audio: npt.NDArray[np.int16],
-) -> tuple[FinalResult, float]:
-    """The result and the best path's recognition score (higher explains the audio better)."""
+    ``cmn`` is the cepstral mean the pass starts from (the call's line, see the engine): a
+    pooled decoder would otherwise start from whichever call it decoded last."""
     engine.activate_grammar(decoder, *grammar)
+    decoder.set_cmn(cmn)
     decoder.start_utt()
     decoder.process_raw(audio.tobytes(), False, True)  # whole utterance: batch CMN
     decoder.end_utt()
-    hyp = decoder.hyp()
-    return result_of(decoder, grammar[0]), float(hyp.best_score) if hyp is not None else 0.0
+    return result_of(decoder, grammar[0]), fit_of(decoder)
 
 
-def loop_score(
-    engine: PocketsphinxEngine,
-    decoder: pocketsphinx.Decoder,
-    phrase_set: PhraseSet,
-    audio: npt.NDArray[np.int16],
-) -> float:
-    """How well the free loop of common words alone explains ``audio``: the verification's yardstick."""
-    garbage = " | ".join(GARBAGE_PREFIX + word for word in GARBAGE_WORDS)
-    text = f"#JSGF V1.0;\ngrammar loop;\npublic <utterance> = <filler>+;\n<filler> = {garbage};\n"
-    _, score = decode_scored(engine, decoder, (phrase_set, "loop", text), audio)
-    return score
+def fit_of(decoder: pocketsphinx.Decoder) -> AcousticFit | None:
+    """The words' :class:`AcousticFit` after ``end_utt``; None without a path or answer words."""
+    if decoder.hyp() is None:
+        return None
+    key_score = key_frames = score = frames = 0.0
+    for seg in decoder.seg() or ():
+        if not is_word(seg.word):
+            continue
+        n = seg.end_frame - seg.start_frame + 1
+        log_score = math.log(seg.ascore) if seg.ascore > 0 else -1e9
+        score += log_score
+        frames += n
+        if not seg.word.startswith((CARRIER_PREFIX, GARBAGE_PREFIX)):
+            key_score += log_score
+            key_frames += n
+    if not key_frames:
+        return None
+    return AcousticFit(1000 * key_score / key_frames, 1000 * score / frames, key_frames / frames)
 
 
 def result_of(decoder: pocketsphinx.Decoder, phrase_set: PhraseSet | None) -> FinalResult:

@@ -61,7 +61,9 @@ def test_many_streams_share_the_workers_and_keep_their_own_state(pool: SpeechPoo
             for frame in rest[min(map(len, audio)) :]:
                 stream.push_frame(frame)
         heard = [stream.flush().text.lower() for stream in streams]
-        assert heard == [p.lower() for p in phrases]
+        # Each stream hears its own phrase; a carrier word ("um opening hours") may come along
+        # when the menu's fit check turns the phrase down (docs/asr.md): not what this tests.
+        assert all(p.lower() in h for p, h in zip(phrases, heard, strict=True)), heard
     finally:
         for stream in streams:
             stream.close()
@@ -72,7 +74,7 @@ def test_another_process_finds_the_pool_by_its_directory(pool: SpeechPool) -> No
     assert ((pool.directory / "key").stat().st_mode & 0o777) == 0o600
     stream = connect(pool.directory).open_stream(MENU)
     try:
-        assert decode(stream, "Opening hours").text.lower() == "opening hours"
+        assert "opening hours" in decode(stream, "Opening hours").text.lower()  # see above
     finally:
         stream.close()
 
