@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import os
 import sys
+import threading
 from functools import cache
 from typing import Any
 
@@ -136,6 +137,9 @@ class NativeBridge(MediaBridge):
         self._out = np.zeros(_DRAIN_BATCH, dtype=RECORD)
         self._waiting: collections.deque[_Records] = collections.deque()
         self._waiting_frames = 0
+        # close() may come from the pjsua2 thread while the call task is inside a ctypes call
+        # (which releases the GIL) moving frames from _waiting: both hold this lock.
+        self._waiting_lock = threading.Lock()
 
     def __del__(self) -> None:
         ring, self.ring = getattr(self, "ring", 0), 0
@@ -205,21 +209,25 @@ class NativeBridge(MediaBridge):
         self._queue(batch)
 
     def _queue(self, batch: _Records) -> None:
-        self._waiting.append(batch)
-        self._waiting_frames += len(batch)
+        with self._waiting_lock:
+            if self._closed:
+                return
+            self._waiting.append(batch)
+            self._waiting_frames += len(batch)
         self._top_up()
 
     def _top_up(self) -> None:
         """Move frames waiting in Python into the native play queue while it has room."""
-        while self._waiting:
-            batch = self._waiting[0]
-            taken = int(self._lib.play(self.ring, batch.ctypes.data, len(batch)))
-            self._waiting_frames -= taken
-            if taken < len(batch):
-                if taken:
-                    self._waiting[0] = batch[taken:].copy()
-                return
-            self._waiting.popleft()
+        with self._waiting_lock:
+            while self._waiting and not self._closed:
+                batch = self._waiting[0]
+                taken = int(self._lib.play(self.ring, batch.ctypes.data, len(batch)))
+                self._waiting_frames -= taken
+                if taken < len(batch):
+                    if taken:
+                        self._waiting[0] = batch[taken:].copy()
+                    return
+                self._waiting.popleft()
 
     @property
     def backlog(self) -> int:
@@ -232,15 +240,17 @@ class NativeBridge(MediaBridge):
         return self.backlog > 0
 
     def stop_playback(self) -> None:
-        self._waiting.clear()
-        self._waiting_frames = 0
+        with self._waiting_lock:
+            self._waiting.clear()
+            self._waiting_frames = 0
         self._lib.flush(self.ring)
         self.stops += 1
 
     def close(self) -> None:
-        self._closed = True
-        self._waiting.clear()
-        self._waiting_frames = 0
+        with self._waiting_lock:
+            self._closed = True
+            self._waiting.clear()
+            self._waiting_frames = 0
         self._lib.close(self.ring)
 
     def stats(self) -> dict[str, int]:

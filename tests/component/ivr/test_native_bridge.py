@@ -12,8 +12,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -167,6 +168,41 @@ def test_flush_drops_what_is_queued_and_long_prompts_wait_in_python() -> None:
     assert result["silent_after_flush"] >= 10
     assert result["next_prompt"] == [4, 4, 4]
     assert result["after_close"] == 0 and result["backlog_closed"] == 0
+
+
+class _CloseDuringPlay:
+    """The ring library, except that its ``play`` lets another thread close the bridge while
+    the frames are being copied, as the pjsua2 thread may at hang-up (ctypes releases the GIL
+    for the copy). The ring has room for part of the batch, so the bridge must keep the rest."""
+
+    def __init__(self, lib: Any) -> None:
+        self._lib = lib
+        self.bridge: NativeBridge | None = None
+        self.closer: threading.Thread | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lib, name)
+
+    def play(self, ring: int, data: int, count: int) -> int:
+        if self.closer is None and self.bridge is not None:
+            self.closer = threading.Thread(target=self.bridge.close)
+            self.closer.start()
+            self.closer.join(0.2)  # closed by now unless the bridge holds it off
+        return int(self._lib.play(ring, data, min(count, 3)))
+
+
+@needs_native
+def test_close_from_another_thread_while_frames_move_to_the_play_queue() -> None:
+    """It once emptied the waiting deque under the call task (IndexError in _top_up, seen in CI)."""
+    lib = ring_lib()
+    assert lib is not None
+    racing = _CloseDuringPlay(lib)
+    bridge = NativeBridge(cast(Any, racing))
+    racing.bridge = bridge
+    bridge.play(1, [bytes(FRAME_BYTES)] * 10)  # raises IndexError without the bridge's lock
+    assert racing.closer is not None
+    racing.closer.join(5)
+    assert not racing.closer.is_alive() and bridge.backlog == 0
 
 
 @needs_native
