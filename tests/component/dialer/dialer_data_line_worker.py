@@ -10,6 +10,7 @@ import asyncio
 import os
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from dialer.call_result import CallResult
 from dialer.db import make_engine
@@ -45,6 +46,12 @@ class IntervalPlacer:
         )
 
 
+def wait_for_peers(log: str, count: int) -> None:
+    """A loaded machine starts the processes seconds apart; the first alone could call everyone."""
+    while sum(line.startswith("ready ") for line in Path(log).read_text().splitlines()) < count:
+        time.sleep(0.02)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -55,6 +62,9 @@ async def main() -> None:
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--call", type=float, default=0.4)
     parser.add_argument("--local", type=int, default=4, help="this process's own concurrency cap")
+    parser.add_argument(
+        "--together", type=int, default=1, help="start dialling once this many processes are ready"
+    )
     args = parser.parse_args()
     engine = make_engine(args.url)
     store = DialerStore(engine, timedelta(seconds=args.lease))
@@ -64,8 +74,9 @@ async def main() -> None:
     pacer = Pacer(args.local, 50.0, burst=args.local)
     worker = DialerWorker(store, pacer, placer, SystemClock(), config, lines=lines)
     stop = asyncio.Event()
-    runner = asyncio.create_task(worker.run(stop))
     os.write(placer.fd, f"ready 0 {time.time():.6f} {args.owner}\n".encode())
+    await asyncio.to_thread(wait_for_peers, args.log, args.together)
+    runner = asyncio.create_task(worker.run(stop))
     while True:  # the database is the only place "finished" shows; poll it
         if store.campaign("march").state == "finished":
             break

@@ -165,7 +165,9 @@ def test_dialer_data_three_processes_share_two_lines(engine: Engine, db_url: str
     cid = make_campaign(engine, calling_hours=ALWAYS_OPEN)
     add_contacts(engine, cid, 24, start=SystemClock().now() - timedelta(hours=1))
     log = tmp_path / "calls.log"
-    procs = [spawn(db_url, log, f"p{n}", "--lines", "2", "--call", "0.4") for n in range(3)]
+    procs = [
+        spawn(db_url, log, f"p{n}", "--lines", "2", "--call", "0.4", "--together", "3") for n in range(3)
+    ]
     finish(procs, 120)
     calls = intervals(log)
     assert len(calls) == 24
