@@ -75,22 +75,35 @@ class CallMedia:
         caller's audio raised (barge-in, no-input, digits) for :meth:`heard`."""
         events: list[mp.MediaEvent] = []
         prompt_events: list[PromptEvent] = []
+        caller: list[Frame] = []  # the caller frames of this drain, in order
+        starts: list[float] = []
+        sent: list[list[Frame]] = []  # per caller frame: what the bot sent in its tick, before it
+        sending: list[Frame] = []
         for record, frame in zip(records, frames, strict=True):
             if record.side == "caller":
-                at = self.caller_position_s
+                at = (self._caller_frames + len(caller)) * TICK_S
                 if screener is not None:
                     screener.push_frame(frame, at)
-                raised = self.pipeline.push_caller_frame(frame, at)
-                self.watch.caller_frame(frame, raised, at)
-                events += raised
-                self._caller_frames += 1
+                caller.append(frame)
+                starts.append(at)
+                sent.append(sending)
+                sending = []
             else:
                 if record.pcm is not None:
-                    self.pipeline.prompt_frame(frame)
+                    sending.append(frame)
                 prompt_events += self._prompts.frame_sent(
                     record.prompt_id, record.last_of_prompt, self._bot_frames * TICK_S
                 )
                 self._bot_frames += 1
+        # One pass over the whole drain: the numbers for all frames at once, the state machines
+        # frame by frame, exactly as prompt_frame / push_caller_frame per record would.
+        raised_per_frame = self.pipeline.push_caller_frames(caller, starts, sent)
+        for frame, at, raised in zip(caller, starts, raised_per_frame, strict=True):
+            self.watch.caller_frame(frame, raised, at)
+            events += raised
+        self._caller_frames += len(caller)
+        for frame in sending:  # sent after the last caller frame: the next drain's echo reference
+            self.pipeline.prompt_frame(frame)
         prompt_events += self._prompts.flush_empty(self._bot_frames * TICK_S)
         self._on_prompt_events(prompt_events)
         events += self.pipeline.check_timers(self.caller_position_s)

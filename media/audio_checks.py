@@ -10,6 +10,7 @@ crashes a call.
 from __future__ import annotations
 
 import io
+import math
 import wave
 
 import numpy as np
@@ -40,9 +41,7 @@ def to_int16(samples: npt.ArrayLike, source: str = "audio") -> npt.NDArray[np.in
     if array.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(array))
         if bad.size:
-            raise MediaError(
-                f"{source}: {bad.size} NaN or infinite sample(s), first at index {int(bad[0])}"
-            )
+            raise MediaError(f"{source}: {bad.size} NaN or infinite sample(s), first at index {int(bad[0])}")
         scaled = np.rint(array.astype(np.float64) * _INT16_MAX)
         return np.clip(scaled, -_INT16_MAX - 1, _INT16_MAX).astype(np.int16)
     if array.size and (array.min() < -_INT16_MAX - 1 or array.max() > _INT16_MAX):
@@ -127,12 +126,38 @@ def clipping_ratio(samples: npt.NDArray[np.int16]) -> float:
     return float(np.count_nonzero(np.abs(samples.astype(np.int32)) >= CLIP_LEVEL)) / samples.size
 
 
+def clipping_ratios(frames: npt.NDArray[np.int16] | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """:func:`clipping_ratio` of each row of an n x samples block (int16 values, any dtype)."""
+    rails = np.abs(frames if frames.dtype.kind == "f" else frames.astype(np.int32)) >= CLIP_LEVEL
+    if not rails.any():
+        return np.zeros(frames.shape[0])
+    ratios: npt.NDArray[np.float64] = np.count_nonzero(rails, axis=1) / max(frames.shape[1], 1)
+    return ratios
+
+
+def frame_powers(frames: npt.NDArray[np.int16] | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Mean square of each row of an n x samples block of int16 values (int16 units squared).
+
+    Exact: every square and every partial sum of int16 values is an integer below 2**53, so
+    float64 holds it without rounding in any summation order, and a block gives the very bits
+    that one frame at a time (or a float64 dot product) does.
+    """
+    wide = frames.astype(np.float64, copy=False)
+    powers: npt.NDArray[np.float64] = np.add.reduce(np.square(wide), axis=1) / max(frames.shape[1], 1)
+    return powers
+
+
+def power_dbfs(power: float) -> float:
+    """A mean square (int16 units squared) as dBFS, floored at -120 like :func:`frame_dbfs`."""
+    return max(-120.0, 10.0 * math.log10(power / (_INT16_MAX**2) + 1e-12))
+
+
 def frame_dbfs(frame: npt.NDArray[np.int16]) -> float:
     """RMS level relative to a full-scale square wave; silence is -120 dBFS."""
     if frame.size == 0:
         return -120.0
-    power = float(np.mean(frame.astype(np.float64) ** 2))
-    return max(-120.0, 10.0 * float(np.log10(power / (_INT16_MAX**2) + 1e-12)))
+    wide = frame.astype(np.float64)
+    return power_dbfs(float(np.dot(wide, wide)) / frame.size)  # exact: as frame_powers
 
 
 class FrameAssembler:

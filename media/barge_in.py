@@ -123,7 +123,10 @@ class BargeInDetector:
         """The bot is sending ``frame`` now (called at the send pace, any jitter is fine)."""
         if frame.shape != (FRAME_SAMPLES,):
             raise MediaError(f"prompt frame must be {FRAME_SAMPLES} samples, got {frame.shape}")
-        power = frame_power(frame)
+        self.prompt_power(frame_power(frame))
+
+    def prompt_power(self, power: float) -> None:
+        """:meth:`prompt_frame` given the frame's power (computed for a whole batch at once)."""
         self._pending = power if self._pending is None else max(self._pending, power)
 
     def update(self, frame: Frame, voiced: bool, now: float) -> tuple[bool, BargeIn | None]:
@@ -133,10 +136,13 @@ class BargeInDetector:
         :class:`BargeIn` the first time that has lasted ``min_speech_ms`` during a prompt
         that allows barge-in.
         """
+        return self.judge(frame_power(frame), voiced, now)
+
+    def judge(self, power: float, voiced: bool, now: float) -> tuple[bool, BargeIn | None]:
+        """:meth:`update` given the caller frame's power (computed for a whole batch at once)."""
         self._prompt_powers.append(self._pending or 0.0)
         self._prompt_powers.popleft()
         self._pending = None
-        power = frame_power(frame)
         reference = max(self._prompt_powers)
         threshold = max(self._min_power, self._gain * reference * self._margin)
         speaking = voiced and power > threshold

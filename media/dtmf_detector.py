@@ -41,13 +41,26 @@ _PHASE_LAG = 40  # samples between the two windows whose phase gives the frequen
 _HISTORY = _HOP + _PHASE_LAG  # samples kept from the previous frame
 _FREQS = np.array(ROW_HZ + COL_HZ)
 _WINDOW = np.hanning(_WIN)
-_BASIS = _WINDOW[:, None] * np.exp(-2j * np.pi * np.outer(np.arange(_WIN), _FREQS) / SAMPLE_RATE)
+_BASIS: npt.NDArray[np.complex128] = (
+    _WINDOW[:, None] * np.exp(-2j * np.pi * np.outer(np.arange(_WIN), _FREQS) / SAMPLE_RATE)
+).astype(np.complex128)  # already complex128: the cast only tells the type checker
 _TONE_SCALE = 2.0 / float(np.sum(_WINDOW)) ** 2  # |X|^2 -> tone power A^2/2
 _WINDOW_POWER = float(np.sum(_WINDOW**2))
 _FULL_SCALE = 32767.0**2
 _EXPECTED_ADVANCE = 2 * np.pi * _FREQS * _PHASE_LAG / SAMPLE_RATE
 # Sample indices of the four windows (offsets 0, 40, 80, 120) within history + frame.
 _WINDOW_INDEX = np.arange(0, _HISTORY + 1, _PHASE_LAG)[:, None] + np.arange(_WIN)[None, :]
+_INDEX_CACHE: dict[int, npt.NDArray[np.intp]] = {}
+
+
+def _window_index(frames: int) -> npt.NDArray[np.intp]:
+    """Indices of every frame's four windows within history + ``frames`` frames (n x 4 x 160)."""
+    index = _INDEX_CACHE.get(frames)
+    if index is None:
+        index = _WINDOW_INDEX[None, :, :] + (np.arange(frames) * _WIN)[:, None, None]
+        if frames <= 64:  # drains are short; a rare long one is not worth keeping
+            _INDEX_CACHE[frames] = index
+    return index
 
 
 @dataclass(frozen=True)
@@ -107,19 +120,46 @@ class DtmfDetector:
         """Analyse one 20 ms frame starting at ``now``."""
         if frame.shape != (FRAME_SAMPLES,):
             raise MediaError(f"DTMF detector expects frames of {FRAME_SAMPLES} samples, got {frame.shape}")
-        buf = np.concatenate([self._history, frame.astype(np.float64)])
+        return self.decide(self.analyse(frame[None, :])[0], now)
+
+    def analyse(
+        self, frames: npt.NDArray[np.int16] | npt.NDArray[np.float64]
+    ) -> list[tuple[str | None, str | None]]:
+        """The keys heard in the two decision windows of each row of ``frames`` (n x 160 samples,
+        int16 or their float64 copy), in order.
+
+        The numeric half of :meth:`push_frame` for a whole batch at once (one stacked matrix
+        product instead of one per frame); it advances the sample history, so every frame must
+        pass through here exactly once, followed by :meth:`decide` for each frame in order. The
+        product is stacked per frame (n x 4 x 160), never flattened: BLAS rounds a 4-row product
+        differently from a 200-row one, and a batch must decide exactly as frame by frame does.
+        """
+        if frames.ndim != 2 or frames.shape[1] != FRAME_SAMPLES:
+            raise MediaError(f"DTMF detector expects n x {FRAME_SAMPLES} samples, got {frames.shape}")
+        n = frames.shape[0]
+        buf: npt.NDArray[np.float64] = np.concatenate((self._history, frames.reshape(-1)), dtype=np.float64)
         self._history = buf[-_HISTORY:]
-        # Windows start at offsets 0, 40, 80, 120 of buf; 40 and 120 are the decision windows
-        # (starting 10 ms before the frame and with the frame), 0 and 80 give their phase.
-        windows = buf[_WINDOW_INDEX]
-        spectra = windows @ _BASIS
-        powers = np.abs(spectra) ** 2 * _TONE_SCALE
-        loud = powers.max(axis=1) >= self._min_power  # cheap exit for silence and quiet speech
+        # Per frame, windows start at offsets 0, 40, 80, 120 of its history + frame; 40 and 120 are
+        # the decision windows (10 ms before the frame and with the frame), 0 and 80 give their phase.
+        windows = buf[_window_index(n)]  # (n, 4, 160), contiguous: the same BLAS call per frame
+        spectra: npt.NDArray[np.complex128] = windows @ _BASIS  # (n, 4, 8)
+        powers = (np.abs(spectra) ** 2 * _TONE_SCALE)[:, 1::2].reshape(-1, 8)  # the decision windows
+        if n == 0 or powers.max() < self._min_power:  # silence and quiet speech stop here
+            return [(None, None)] * n
+        keys: list[str | None] = [None] * (2 * n)
+        loud = np.flatnonzero(powers.max(axis=1) >= self._min_power)
+        frame, index = loud // 2, 1 + 2 * (loud % 2)
+        found = self._classify(
+            windows[frame, index], powers[loud], spectra[frame, index], spectra[frame, index - 1]
+        )
+        for at, key in zip(loud.tolist(), found, strict=True):
+            keys[at] = key
+        return list(zip(keys[0::2], keys[1::2], strict=True))
+
+    def decide(self, keys: tuple[str | None, str | None], now: float) -> list[DtmfDigit]:
+        """Debounce one frame's two decisions (from :meth:`analyse`); ``now`` = the frame's start."""
         events: list[DtmfDigit] = []
-        for idx, start in ((1, now - _HOP / SAMPLE_RATE), (3, now)):
-            key = None
-            if loud[idx]:
-                key = self._classify(windows[idx], powers[idx], spectra[idx], spectra[idx - 1])
+        for key, start in ((keys[0], now - _HOP / SAMPLE_RATE), (keys[1], now)):
             digit = self._debounce(key, start)
             if digit is not None:
                 events.append(digit)
@@ -131,29 +171,33 @@ class DtmfDetector:
         powers: npt.NDArray[np.float64],
         spectrum: npt.NDArray[np.complex128],
         earlier: npt.NDArray[np.complex128],
-    ) -> str | None:
+    ) -> list[str | None]:
+        """The key each loud decision window holds (rows of ``window``), or None; see the module
+        doc. Each check only looks at the windows that passed the ones before."""
         cfg = self.config
-        row = int(np.argmax(powers[:4]))
-        col = 4 + int(np.argmax(powers[4:]))
-        p_row, p_col = float(powers[row]), float(powers[col])
-        if p_row < self._min_power or p_col < self._min_power:
-            return None
-        if p_col > p_row * self._normal_twist or p_row > p_col * self._reverse_twist:
-            return None
-        total = float(np.sum((window * _WINDOW) ** 2)) / _WINDOW_POWER
-        if p_row + p_col < cfg.min_purity * total:
-            return None
-        first = float(np.mean(window[: _WIN // 2] ** 2))
-        second = float(np.mean(window[_WIN // 2 :] ** 2))
-        if max(first, second) > self._max_step * max(min(first, second), 1e-9):
-            return None
+        none: list[str | None] = [None] * window.shape[0]
+        rows = np.arange(window.shape[0])
+        row = np.argmax(powers[:, :4], axis=1)
+        col = 4 + np.argmax(powers[:, 4:], axis=1)
+        p_row, p_col = powers[rows, row], powers[rows, col]
+        ok = (p_row >= self._min_power) & (p_col >= self._min_power)
+        ok &= ~((p_col > p_row * self._normal_twist) | (p_row > p_col * self._reverse_twist))
+        if not ok.any():
+            return none
+        total = np.sum((window * _WINDOW) ** 2, axis=1) / _WINDOW_POWER
+        ok &= ~(p_row + p_col < cfg.min_purity * total)
+        if not ok.any():
+            return none
+        first = np.mean(window[:, : _WIN // 2] ** 2, axis=1)
+        second = np.mean(window[:, _WIN // 2 :] ** 2, axis=1)
+        ok &= ~(np.maximum(first, second) > self._max_step * np.maximum(np.minimum(first, second), 1e-9))
         for tone in (row, col):
-            advance = np.angle(spectrum[tone] * np.conj(earlier[tone]))
+            advance = np.angle(spectrum[rows, tone] * np.conj(earlier[rows, tone]))
             error = (advance - _EXPECTED_ADVANCE[tone] + np.pi) % (2 * np.pi) - np.pi
             offset_hz = error * SAMPLE_RATE / (2 * np.pi * _PHASE_LAG)
-            if abs(offset_hz) > cfg.max_freq_deviation * _FREQS[tone]:
-                return None
-        return KEYS[row][col - 4]
+            ok &= ~(np.abs(offset_hz) > cfg.max_freq_deviation * _FREQS[tone])
+        picks = zip(row.tolist(), col.tolist(), ok.tolist(), strict=True)
+        return [KEYS[r][c - 4] if good else None for r, c, good in picks]
 
     def _debounce(self, key: str | None, start: float) -> DtmfDigit | None:
         cfg = self.config

@@ -2,11 +2,13 @@
 
 :class:`CallMediaPipeline` runs, per 20 ms caller frame: input checks, in-band DTMF, the
 VAD, the barge-in echo guard and the endpointer. It is sans-I/O and cheap (tens of
-microseconds per frame), so it runs on the event loop. Speech recognition is the one
-expensive, blocking step, so the pipeline never calls the ASR stream itself: it queues
-*ASR work* (set expectation, feed frames, finish, cancel) that the caller drains with
-:meth:`CallMediaPipeline.take_asr_work` and executes in order with an :class:`AsrFeeder`,
-wherever it likes::
+microseconds per frame), so it runs on the event loop. A call loop that drains several frames
+per wake hands them over at once (:meth:`~CallMediaPipeline.push_caller_frames`): the numbers
+are computed for the block, the state machines step per frame, the events are the same.
+Speech recognition is the one expensive, blocking step, so the pipeline never calls the ASR
+stream itself: it queues *ASR work* (set expectation, feed frames, finish, cancel) that the
+caller drains with :meth:`CallMediaPipeline.take_asr_work` and executes in order with an
+:class:`AsrFeeder`, wherever it likes::
 
     events = pipeline.push_caller_frame(frame, now)
     work = pipeline.take_asr_work()
@@ -50,8 +52,12 @@ call goes on).
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from config.errors import MediaError
 from config.logs import log_event
@@ -69,7 +75,7 @@ from media.asr_work import (
     AsrSetExpectation,
     AsrWork,
 )
-from media.audio_checks import clipping_ratio, ensure_frame
+from media.audio_checks import CLIP_LEVEL, clipping_ratio, clipping_ratios, ensure_frame, frame_powers
 from media.barge_in import BargeIn, BargeInConfig, BargeInDetector
 from media.dtmf_detector import DtmfConfig, DtmfDetector, DtmfDigit
 from media.endpointer import (
@@ -82,12 +88,14 @@ from media.endpointer import (
     SpeechStarted,
     UtteranceTooLong,
 )
-from media.frames import FRAME_MS, SILENCE, Frame
+from media.frames import FRAME_MS, FRAME_SAMPLES, SILENCE, Frame
 from media.tone_guard import ToneGuard
 from media.vad import VadBackend, make_vad
 
 _LOGGER = logging.getLogger("ivr.media")
 _RING_S = 1.0  # caller audio kept for pre-roll (and for listening that starts mid-utterance)
+_CLIP_SHARE = 0.01  # a frame with more samples than this at the rails counts as clipped
+_CLIP_POWER = (math.floor(_CLIP_SHARE * FRAME_SAMPLES) + 1) * CLIP_LEVEL**2 / FRAME_SAMPLES
 
 __all__ = [  # the ASR work and results live in media.asr_work; callers may keep importing them here
     "AsrCancel",
@@ -255,22 +263,127 @@ class CallMediaPipeline:
         try:
             frame = ensure_frame(frame, "caller frame")
         except MediaError as exc:
-            self.frames_rejected += 1
-            log_event("media.caller_frame_rejected", logging.WARNING, _LOGGER, reason=str(exc))
-            events.append(AudioRejected(at=now, reason=str(exc)))
+            self._rejected(str(exc), now, events)
             frame = SILENCE
-        if clipping_ratio(frame) > 0.01:
+        wide = frame.astype(np.float64)
+        power = float(np.dot(wide, wide)) / FRAME_SAMPLES  # exact: equal to frame_powers' row
+        if power >= _CLIP_POWER and clipping_ratio(frame) > _CLIP_SHARE:
             self.frames_clipped += 1
+        keys = self.dtmf.analyse(wide.reshape(1, -1))[0] if self.dtmf is not None else None
+        self._step(frame, now, keys=keys, voiced=self.vad.is_speech(frame), power=power, events=events)
+        return events
+
+    def push_caller_frames(
+        self,
+        frames: Sequence[Frame],
+        starts: Sequence[float],
+        prompt_frames: Sequence[Sequence[Frame]] | None = None,
+    ) -> list[list[MediaEvent]]:
+        """Caller frames drained in one wake, ``starts[k]`` the start of ``frames[k]``; returns
+        what happened during each frame (one list per frame).
+
+        Exactly :meth:`prompt_frame` for each of ``prompt_frames[k]`` (what the bot sent in
+        frame k's tick, before it) then :meth:`push_caller_frame` for frame k, for every k in
+        order: same events, same times, same state. The numbers (input checks, clipping, frame
+        power, DTMF spectra, the VAD) are computed for the whole block at once, which costs a few
+        numpy calls instead of a few per frame; only the cheap state machines (DTMF debounce,
+        barge-in decision, endpointer, ASR feeding) step frame by frame.
+        """
+        n = len(frames)
+        if len(starts) != n or (prompt_frames is not None and len(prompt_frames) != n):
+            raise MediaError(
+                f"push_caller_frames: {n} frames but {len(starts)} start times"
+                + ("" if prompt_frames is None else f" and {len(prompt_frames)} prompt frame lists")
+            )
+        if n == 0:
+            return []
+        if n == 1:  # the usual wake: the one-frame path has fewer numpy calls
+            for frame in prompt_frames[0] if prompt_frames is not None else ():
+                self.prompt_frame(frame)
+            return [self.push_caller_frame(frames[0], starts[0])]
+        rejected: list[str | None] = [None] * n
+        checked: list[Frame] = []
+        for k, raw in enumerate(frames):
+            try:
+                checked.append(ensure_frame(raw, "caller frame"))
+            except MediaError as exc:
+                rejected[k] = str(exc)
+                checked.append(SILENCE)
+        sent, sizes = self._valid_prompt_frames(prompt_frames) if prompt_frames is not None else ([], [])
+        # Caller and prompt frames as one float64 block (exact for int16): one call per check.
+        block = np.concatenate(checked + sent).reshape(-1, FRAME_SAMPLES)
+        wide = block.astype(np.float64)
+        all_powers = frame_powers(wide).tolist()
+        powers, sent_powers = all_powers[:n], all_powers[n:]
+        caller = wide[:n]
+        # Over 1 % of 160 samples at the rails is 2 or more, which needs this much power at least:
+        # below it (nearly always) no frame needs counting.
+        if max(powers) < _CLIP_POWER:
+            clipped = [False] * n
+        else:
+            clipped = (clipping_ratios(caller) > _CLIP_SHARE).tolist()
+        keys = self.dtmf.analyse(caller) if self.dtmf is not None else None
+        voiced = self.vad.is_speech_batch(block[:n])
+        out: list[list[MediaEvent]] = []
+        used = 0
+        for k in range(n):
+            now = starts[k]
+            events: list[MediaEvent] = []
+            reason = rejected[k]
+            if reason is not None:
+                self._rejected(reason, now, events)
+            if clipped[k]:
+                self.frames_clipped += 1
+            if sizes:
+                for power in sent_powers[used : used + sizes[k]]:
+                    self.barge_in.prompt_power(power)
+                used += sizes[k]
+            key_pair = keys[k] if keys is not None else None
+            self._step(checked[k], now, keys=key_pair, voiced=voiced[k], power=powers[k], events=events)
+            out.append(events)
+        return out
+
+    def _rejected(self, reason: str, now: float, events: list[MediaEvent]) -> None:
+        self.frames_rejected += 1
+        log_event("media.caller_frame_rejected", logging.WARNING, _LOGGER, reason=reason)
+        events.append(AudioRejected(at=now, reason=reason))
+
+    @staticmethod
+    def _valid_prompt_frames(prompt_frames: Sequence[Sequence[Frame]]) -> tuple[list[Frame], list[int]]:
+        """The valid prompt frames in order, and how many of them each caller frame's tick holds
+        (a bad one is logged and skipped, as :meth:`prompt_frame` does)."""
+        valid: list[Frame] = []
+        sizes: list[int] = []
+        for group in prompt_frames:
+            before = len(valid)
+            for frame in group:
+                try:
+                    valid.append(ensure_frame(frame, "prompt frame"))
+                except MediaError as exc:
+                    log_event("media.prompt_frame_rejected", logging.WARNING, _LOGGER, reason=str(exc))
+            sizes.append(len(valid) - before)
+        return valid, sizes
+
+    def _step(
+        self,
+        frame: Frame,
+        now: float,
+        *,
+        keys: tuple[str | None, str | None] | None,
+        voiced: bool,
+        power: float,
+        events: list[MediaEvent],
+    ) -> None:
+        """The sequential part of one caller frame, given its precomputed numbers."""
         self._ring.append((now, frame))
         tone = False
-        if self.dtmf is not None:
-            digits = self.dtmf.push_frame(frame, now)
+        if self.dtmf is not None and keys is not None:
+            digits = self.dtmf.decide(keys, now)
             if digits:
                 self.endpointer.abandon_start()  # the tone is not the start of an utterance
             events.extend(digits)
             tone = self.dtmf.tone_present
-        voiced = self.vad.is_speech(frame)
-        caller_speaking, barge = self.barge_in.update(frame, voiced, now)
+        caller_speaking, barge = self.barge_in.judge(power, voiced, now)
         if barge is not None:
             events.insert(0, barge)
         fed = False
@@ -288,7 +401,6 @@ class CallMediaPipeline:
         listening = self._listening
         if listening is not None and listening.feeding and not fed:
             self._feed((frame,), now + FRAME_S)
-        return events
 
     def check_timers(self, now: float) -> list[MediaEvent]:
         """Fire due timers when no frames arrive (RTP stopped); safe to call any time."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import numpy as np
+import numpy.typing as npt
 import webrtcvad
 
 from config.errors import MediaError
 from config.settings import MediaSettings
-from media.audio_checks import frame_dbfs
+from media.audio_checks import frame_dbfs, frame_powers, power_dbfs
 from media.frames import FRAME_SAMPLES, SAMPLE_RATE, Frame
 
 
@@ -32,6 +33,11 @@ class VadBackend(ABC):
     def is_speech(self, frame: Frame) -> bool:
         return self.score(frame) >= self.threshold
 
+    def is_speech_batch(self, frames: npt.NDArray[np.int16]) -> list[bool]:
+        """:meth:`is_speech` for each row of an n x 160 block, in order (stateful backends adapt
+        exactly as frame by frame); backends override it when a block is cheaper than n frames."""
+        return [self.is_speech(frame) for frame in frames]
+
     def reset(self) -> None:  # noqa: B027 - stateless backends have nothing to forget
         """Forget any adaptation (a new call on a reused backend)."""
 
@@ -41,6 +47,11 @@ def _check_frame(frame: Frame) -> None:
         raise MediaError(
             f"VAD expects one frame of {FRAME_SAMPLES} int16 samples, got {frame.dtype} {frame.shape}"
         )
+
+
+def _check_block(frames: npt.NDArray[np.int16]) -> None:
+    if frames.dtype != np.int16 or frames.ndim != 2 or frames.shape[1] != FRAME_SAMPLES:
+        raise MediaError(f"VAD expects n x {FRAME_SAMPLES} int16 samples, got {frames.dtype} {frames.shape}")
 
 
 class WebRtcVad(VadBackend):
@@ -55,6 +66,14 @@ class WebRtcVad(VadBackend):
     def score(self, frame: Frame) -> float:
         _check_frame(frame)
         return 1.0 if self._vad.is_speech(frame.tobytes(), SAMPLE_RATE) else 0.0
+
+    def is_speech_batch(self, frames: npt.NDArray[np.int16]) -> list[bool]:
+        if type(self).score is not WebRtcVad.score or not 0.0 < self.threshold <= 1.0:
+            return super().is_speech_batch(frames)  # a subclass scoring differently
+        _check_block(frames)
+        data = frames.tobytes()
+        step = FRAME_SAMPLES * 2
+        return [bool(self._vad.is_speech(data[i : i + step], SAMPLE_RATE)) for i in range(0, len(data), step)]
 
     def reset(self) -> None:
         self._vad = webrtcvad.Vad(self.aggressiveness)
@@ -73,6 +92,12 @@ class EnergyVad(VadBackend):
     def score(self, frame: Frame) -> float:
         _check_frame(frame)
         return 1.0 if frame_dbfs(frame) >= self.threshold_dbfs else 0.0
+
+    def is_speech_batch(self, frames: npt.NDArray[np.int16]) -> list[bool]:
+        if type(self).score is not EnergyVad.score or not 0.0 < self.threshold <= 1.0:
+            return super().is_speech_batch(frames)
+        _check_block(frames)
+        return [power_dbfs(p) >= self.threshold_dbfs for p in frame_powers(frames).tolist()]
 
 
 def make_vad(settings: MediaSettings) -> VadBackend:
