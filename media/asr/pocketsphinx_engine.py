@@ -45,14 +45,19 @@ from media.asr.base import (
 from media.asr.grammar import CARRIERS_AFTER, CARRIERS_BEFORE, AsrGrammarError, PhraseSet, jsgf_grammar
 from media.asr.pocketsphinx_results import (
     CARRIER_PREFIX,
+    CONFIRM_CONFIDENCE,
+    CONFIRM_FLOOR,
     GARBAGE_PREFIX,
     GARBAGE_WORDS,
     AcousticFit,
     FitFloor,
+    Verdict,
     decode_utterance,
+    judged,
     marked,
     result_of,
     spoken,
+    verdict,
 )
 from media.frames import Frame
 
@@ -99,6 +104,8 @@ class PocketsphinxEngine(AsrEngine):
         partial_every_frames: int = 10,
         noise_floor: float = 150.0,
         fit_floor: FitFloor | None = FitFloor(),  # noqa: B008 (frozen, shared safely)
+        confirm_floor: FitFloor | None = CONFIRM_FLOOR,
+        confirm_confidence: float = CONFIRM_CONFIDENCE,
         pause_accept: float = 0.5,
         carriers: bool = True,
     ) -> None:
@@ -113,10 +120,16 @@ class PocketsphinxEngine(AsrEngine):
         # carrier phrases on a menu, plus a weighted-down loop of common words (the
         # out-of-grammar path). On a menu a phrase found is then verified: its words must fit
         # the audio at least as closely as fit_floor says, else the utterance is out of
-        # grammar (a reprompt, never a guess); None takes every phrase found.
+        # grammar (a reprompt, never a guess); None takes every phrase found. Between
+        # fit_floor and the looser confirm_floor a phrase is proposed: its confidence capped at
+        # confirm_confidence, inside a flow's read-back band ("I think you said ...").
         # garbage_weight None: phrases only, no out-of-grammar path at all.
         self.garbage_weight = garbage_weight
         self.fit_floor = fit_floor
+        self.confirm_floor = confirm_floor
+        if not 0.0 <= confirm_confidence <= 1.0:
+            raise MediaError(f"pocketsphinx: confirm_confidence {confirm_confidence} is not within 0..1")
+        self.confirm_confidence = confirm_confidence
         self.noise_floor = noise_floor
         # At a pause, a phrase ends the turn only when its weakest word is at least this sure;
         # otherwise the caller may be mid-phrase and the turn waits for the longer silence.
@@ -210,21 +223,22 @@ class PocketsphinxEngine(AsrEngine):
                 decoder.remove_search(old)
         decoder.activate_search(name)
 
-    def verified(self, phrase_set: PhraseSet, fit: AcousticFit | None) -> bool:
-        """Whether a phrase found on ``phrase_set`` may be taken: always off a menu (single-word
-        answers such as digits and yes/no lost more than they won, docs/asr.md), else when its
-        words fit the audio as closely as :attr:`fit_floor` asks."""
+    def verified(self, phrase_set: PhraseSet, fit: AcousticFit | None) -> Verdict:
+        """What becomes of a phrase found on ``phrase_set`` (see :func:`verdict`): always taken
+        off a menu (single-word answers such as digits and yes/no lost more than they won,
+        docs/asr.md), else by how closely its words fit the audio."""
         if not phrase_set.is_menu or self.garbage_weight is None or self.fit_floor is None:
-            return True
-        return self.fit_floor.accepts(fit)
+            return "accept"
+        return verdict(self.fit_floor, self.confirm_floor, fit)
 
     def verify(self, phrase_set: PhraseSet, result: FinalResult, fit: AcousticFit | None) -> FinalResult:
-        """``result`` as it is, or out of grammar (the words heard kept) when it fails the check."""
-        if not result.in_grammar or self.verified(phrase_set, fit):
-            return result
-        log_event("asr.rejected", logger=_LOG, engine="pocketsphinx", reason="fit")
-        words = " ".join(word.word for word in result.words)
-        return FinalResult(words, result.confidence, result.words, in_grammar=False)
+        """``result`` as it is, with a read-back confidence when it is only proposed, or out of
+        grammar (the words heard kept) when it fails the check."""
+        decision = self.verified(phrase_set, fit) if result.in_grammar else "accept"
+        if decision != "accept":
+            log_event("asr.proposed" if decision == "confirm" else "asr.rejected", logger=_LOG,
+                      engine="pocketsphinx", reason="fit")  # fmt: skip
+        return judged(result, decision, self.confirm_confidence)
 
     def open_stream(self, expectation: Expectation) -> PocketsphinxStream:
         return PocketsphinxStream(self, expectation)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -66,6 +66,35 @@ class FitFloor:
             and fit.spoken >= self.spoken
             and fit.key_share >= self.key_share
         )
+
+
+# A phrase below the accept floor but within this one is proposed, not taken: its confidence is
+# capped inside the flow's read-back band, so the flow asks "I think you said ..." instead of
+# reprompting. Chosen on the tuning set (docs/asr.md): most right answers turned into read-backs
+# with at most 2 wrong intents acted on and 2 wrong ones read back out of 510.
+CONFIRM_FLOOR = FitFloor(key=-4.375, spoken=-3.75, key_share=0.4)
+# Above a flow's default reject_below (0.15), below its default confirm_below (0.5).
+CONFIRM_CONFIDENCE = 0.3
+Verdict = Literal["accept", "confirm", "reject"]
+
+
+def verdict(accept: FitFloor, confirm: FitFloor | None, fit: AcousticFit | None) -> Verdict:
+    """``"accept"`` (take the phrase), ``"confirm"`` (propose it for a read-back) or
+    ``"reject"`` (out of grammar: a reprompt)."""
+    if accept.accepts(fit):
+        return "accept"
+    return "confirm" if confirm is not None and confirm.accepts(fit) else "reject"
+
+
+def judged(result: FinalResult, decision: Verdict, cap: float) -> FinalResult:
+    """``result`` as the verdict leaves it: as it is, proposed (confidence at most ``cap``) or
+    out of grammar (the words heard kept, so logs and transcripts still show them)."""
+    if decision == "accept":
+        return result
+    if decision == "confirm":
+        return FinalResult(result.text, min(result.confidence, cap), result.words, in_grammar=True)
+    words = " ".join(word.word for word in result.words)
+    return FinalResult(words, result.confidence, result.words, in_grammar=False)
 
 
 def decode_utterance(

@@ -1,4 +1,5 @@
-"""The menu-answer fit check: how closely a grammar path's words fit, and the floor it must meet."""
+"""The menu-answer fit check: how closely a grammar path's words fit, the floor it must meet to
+be taken and the looser one that has it proposed for a read-back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from media.asr.pocketsphinx_results import AcousticFit, FitFloor, fit_of
+from flows.model import Settings
+from media.asr.base import FinalResult, WordTiming
+from media.asr.pocketsphinx_results import (
+    CONFIRM_CONFIDENCE,
+    CONFIRM_FLOOR,
+    AcousticFit,
+    FitFloor,
+    fit_of,
+    judged,
+    verdict,
+)
 
 
 @dataclass
@@ -64,3 +75,45 @@ def test_the_floor_takes_only_close_fits_where_the_answer_is_a_fair_share(
     fit: AcousticFit | None, taken: bool
 ) -> None:
     assert FitFloor().accepts(fit) is taken
+
+
+@pytest.mark.parametrize(
+    ("fit", "decision"),
+    [
+        (AcousticFit(key=-3.0, spoken=-3.0, key_share=1.0), "accept"),
+        (AcousticFit(key=-4.3, spoken=-3.5, key_share=1.0), "confirm"),  # the answer a bit bent
+        (AcousticFit(key=-4.0, spoken=-3.7, key_share=0.9), "confirm"),  # the speech a bit bent
+        (AcousticFit(key=-4.3, spoken=-3.7, key_share=0.35), "reject"),  # near, but mostly carriers
+        (AcousticFit(key=-4.5, spoken=-3.0, key_share=1.0), "reject"),  # too far to propose
+        (AcousticFit(key=-3.0, spoken=-3.9, key_share=1.0), "reject"),
+        (None, "reject"),
+    ],
+)
+def test_a_near_miss_is_proposed_and_a_far_one_rejected(fit: AcousticFit | None, decision: str) -> None:
+    assert verdict(FitFloor(), CONFIRM_FLOOR, fit) == decision
+
+
+def test_without_a_confirm_floor_a_near_miss_is_rejected() -> None:
+    assert verdict(FitFloor(), None, AcousticFit(key=-4.3, spoken=-3.5, key_share=1.0)) == "reject"
+
+
+def test_a_proposed_answer_lands_in_the_flows_read_back_band() -> None:
+    """Above ``reject_below`` (else a reprompt), below ``confirm_below`` (else taken at once)."""
+    settings = Settings()
+    assert settings.reject_below <= CONFIRM_CONFIDENCE < settings.confirm_below
+
+
+def test_the_verdict_shapes_the_final_the_flow_sees() -> None:
+    words = (
+        WordTiming("please", 0.1, 0.4, 0.9),
+        WordTiming("lost", 0.4, 0.7, 0.8),
+        WordTiming("card", 0.7, 1.0, 0.7),
+    )
+    heard = FinalResult("lost card", 0.7, words, in_grammar=True)
+    assert judged(heard, "accept", 0.3) is heard
+    proposed = judged(heard, "confirm", 0.3)
+    assert (proposed.text, proposed.confidence, proposed.in_grammar) == ("lost card", 0.3, True)
+    unsure = FinalResult("lost card", 0.2, words, in_grammar=True)
+    assert judged(unsure, "confirm", 0.3).confidence == 0.2  # a cap, never a raise
+    rejected = judged(heard, "reject", 0.3)
+    assert (rejected.text, rejected.in_grammar) == ("please lost card", False)
