@@ -15,7 +15,7 @@ from bench.capacity_serve import ROOT
 from bench.capacity_sipp import Step
 
 DOCS = ROOT / "docs" / "benchmarks.md"
-SECTION = "<!-- section: capacity -->"
+TITLE = "## Call capacity, churn and INVITE flood over real SIP (capacity)"
 # What the engine runs from: changes here change the figures.
 ENGINE_PATHS = ("ivr", "media", "config", "flows", "recordings", "run_ivr.py", "third_party/pjproject")
 
@@ -148,29 +148,30 @@ def code_state() -> str:
     return f"commit {head} plus uncommitted changes to {len(changed)} files in {', '.join(folders)}"
 
 
-def update_docs(block: str, tag: str) -> None:
-    """Put ``block`` between the capacity section's generated markers for ``tag`` (the command's
-    options: one pair per way of running the bench), adding them at the end of the section, and
-    the section at the end of the file, when missing. The prose around the markers is left alone."""
-    tag = re.sub(r"-{2,}", "", tag)  # "--" may not appear inside an HTML comment
-    begin, end = f"<!-- capacity:generated:begin {tag} -->", f"<!-- capacity:generated:end {tag} -->"
+def write_generated_block(name: str, title: str, block: str, tag: str) -> None:
+    """Put ``block`` between section ``name``'s generated markers for ``tag`` (the command's
+    options: one pair per way of running a bench), adding them at the end of the section, and
+    the section (with ``title``) at the end of docs/benchmarks.md, when missing. The prose
+    around the markers is left alone."""
+    section = f"<!-- section: {name} -->"
+    tag = re.sub(r"-{2,}", "", tag).strip() or "default"  # "--" may not appear in an HTML comment
+    begin, end = f"<!-- {name}:generated:begin {tag} -->", f"<!-- {name}:generated:end {tag} -->"
     text = DOCS.read_text()
     generated = f"{begin}\n{block.strip()}\n{end}"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
         _old, tail = rest.split(end, 1)
         text = head + generated + tail
-    elif SECTION in text:
-        head, rest = text.split(SECTION, 1)
+    elif section in text:
+        head, rest = text.split(section, 1)
         after = rest.find("<!-- section:")
         body, tail = (rest, "") if after < 0 else (rest[:after], rest[after:])
-        text = head + SECTION + body.rstrip("\n") + "\n\n" + generated + "\n" + ("\n" + tail if tail else "")
+        text = head + section + body.rstrip("\n") + "\n\n" + generated + "\n" + ("\n" + tail if tail else "")
     else:
-        text = (
-            text.rstrip("\n")
-            + f"\n\n{SECTION}\n"
-            + "## Call capacity, churn and INVITE flood over real SIP (capacity)\n\n"
-            + generated
-            + "\n"
-        )
+        text = text.rstrip("\n") + f"\n\n{section}\n{title}\n\n{generated}\n"
     DOCS.write_text(text)
+
+
+def update_docs(block: str, tag: str) -> None:
+    """The capacity section's generated block for ``tag``."""
+    write_generated_block("capacity", TITLE, block, tag)

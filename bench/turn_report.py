@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
-from bench.capacity_report import DOCS, Column, markdown_table
+from bench.capacity_report import Column, markdown_table, write_generated_block
 from bench.turn_calls import TurnSample, VoiceRun
 from bench.turn_measure import Stats, stats
 
-SECTION = "<!-- section: turn-latency -->"
 TITLE = "## Turn latency over real SIP, from the stereo recordings (turn-latency)"
 GOAL_P50_MS, GOAL_P95_MS = 400.0, 600.0  # caller stops -> bot audible
 GOAL_FIRST_FRAME_P95_MS = 50.0  # decision -> first frame
@@ -158,22 +156,5 @@ def goals(samples: Sequence[TurnSample]) -> list[str]:
 
 
 def update_docs(block: str, tag: str) -> None:
-    """Put ``block`` between this section's generated markers for ``tag`` (the command's
-    options), adding them at the end of the section, and the section at the end of the file,
-    when missing. The prose around the markers is left alone."""
-    tag = re.sub(r"-{2,}", "", tag).strip() or "default"  # "--" may not appear in an HTML comment
-    begin, end = f"<!-- turn-latency:generated:begin {tag} -->", f"<!-- turn-latency:generated:end {tag} -->"
-    text = DOCS.read_text()
-    generated = f"{begin}\n{block.strip()}\n{end}"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _old, tail = rest.split(end, 1)
-        text = head + generated + tail
-    elif SECTION in text:
-        head, rest = text.split(SECTION, 1)
-        after = rest.find("<!-- section:")
-        body, tail = (rest, "") if after < 0 else (rest[:after], rest[after:])
-        text = head + SECTION + body.rstrip("\n") + "\n\n" + generated + "\n" + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n{TITLE}\n\n{generated}\n"
-    DOCS.write_text(text)
+    """The turn-latency section's generated block for ``tag``."""
+    write_generated_block("turn-latency", TITLE, block, tag)
