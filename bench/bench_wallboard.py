@@ -37,7 +37,7 @@ from starlette.testclient import TestClient
 from config.settings import load_settings
 from console.app import create_app, open_context
 from console.users import UserStore
-from dialer.hourly_counters import rebuild
+from dialer.hourly_counters import FACT_COLUMNS, rebuild
 from dialer.models import Attempt, Campaign, Contact
 from dialer.rates import AttemptFacts, Rates, Tally, hour_of, success_outcomes
 from dialer.rates_sql import campaign_rates, hourly_rates
@@ -152,15 +152,7 @@ def streamed_rates(
         buckets: dict[datetime, Tally] = {}
         first_hour = hour_of(now) - timedelta(hours=hours - 1)
         query = (
-            select(
-                Attempt.contact_id,
-                Attempt.result,
-                Attempt.invite_at,
-                Attempt.answered_at,
-                Attempt.flow_started_at,
-                Attempt.ended_at,
-                Attempt.flow_outcome,
-            )
+            select(*FACT_COLUMNS)
             .join(Contact, Contact.id == Attempt.contact_id)
             .where(of_campaign)
             .execution_options(yield_per=10_000)

@@ -101,7 +101,8 @@ def facts_of(attempt: Attempt) -> AttemptFacts:
     )
 
 
-_FACT_COLUMNS = (
+FACT_COLUMNS = (
+    # AttemptFacts' fields, in order: select(*FACT_COLUMNS) rows build AttemptFacts(*row)
     Attempt.contact_id,
     Attempt.result,
     Attempt.invite_at,
@@ -113,7 +114,7 @@ _FACT_COLUMNS = (
 
 
 def _contact_attempts(session: Session, contact_id: int) -> dict[int, AttemptFacts]:
-    rows = session.execute(select(Attempt.id, *_FACT_COLUMNS).where(Attempt.contact_id == contact_id))
+    rows = session.execute(select(Attempt.id, *FACT_COLUMNS).where(Attempt.contact_id == contact_id))
     return {row[0]: AttemptFacts(*row[1:]) for row in rows}
 
 
@@ -197,7 +198,7 @@ def _rebuild_one(session: Session, campaign_id: int, successes: frozenset[str]) 
     outcomes: dict[tuple[datetime, str], int] = {}
     latest: list[dict[str, Any]] = []
     query = (
-        select(*_FACT_COLUMNS)
+        select(*FACT_COLUMNS)
         .join(Contact, Contact.id == Attempt.contact_id)
         .where(Contact.campaign_id == campaign_id)
         .order_by(Attempt.contact_id)
@@ -295,7 +296,7 @@ def _first_hour_part(session: Session, campaign_id: int, since: datetime) -> lis
     ``attempts`` (by their INVITE time index; ``+ 0`` keeps SQLite from starting at contacts)."""
     end = hour_of(since) + timedelta(hours=1)
     rows = session.execute(
-        select(*_FACT_COLUMNS)
+        select(*FACT_COLUMNS)
         .join(Contact, Contact.id == Attempt.contact_id)
         .where(Attempt.invite_at >= since, Attempt.invite_at < end, Contact.campaign_id + 0 == campaign_id)
     )
@@ -374,6 +375,7 @@ def hourly_outcomes(
 
 
 __all__ = [
+    "FACT_COLUMNS",
     "FIGURES",
     "IN_CALL",
     "Share",
