@@ -108,6 +108,22 @@ def line(speech: npt.NDArray[np.int16], snr_db: float, seed: int) -> npt.NDArray
     return g711.ulaw_decode(g711.ulaw_encode(mixed))
 
 
+def write_line_wav_once(path: Path, speech: npt.NDArray[np.int16], snr_db: float, digest: str) -> None:
+    """``speech`` over the line (:func:`line`, seeded from ``digest``) as a 16-bit WAV at
+    ``path``, unless an earlier run wrote it; written to a temporary name first, so an
+    interrupted run never leaves a half file that a later one would take as done."""
+    if path.exists():
+        return
+    audio = line(speech, snr_db, int(digest[:8], 16))
+    tmp = path.with_suffix(".tmp")
+    with wave.open(str(tmp), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(audio.tobytes())
+    tmp.replace(path)
+
+
 def build(out: Path, lang: str = "en") -> list[Utterance]:
     """Write the set under ``out`` (reusing files already there) and return its manifest."""
     out.mkdir(parents=True, exist_ok=True)
@@ -127,15 +143,7 @@ def build(out: Path, lang: str = "en") -> list[Utterance]:
                     name = f"{lang}|{step}|{text}|{voice}|{rate}|{snr:g}"
                     digest = hashlib.sha256(name.encode()).hexdigest()[:16]
                     path = out / f"{lang}-{step}-{digest}.wav"
-                    if not path.exists():
-                        audio = line(speech, snr, int(digest[:8], 16))
-                        tmp = path.with_suffix(".tmp")
-                        with wave.open(str(tmp), "wb") as wav:
-                            wav.setnchannels(1)
-                            wav.setsampwidth(2)
-                            wav.setframerate(SAMPLE_RATE)
-                            wav.writeframes(audio.tobytes())
-                        tmp.replace(path)
+                    write_line_wav_once(path, speech, snr, digest)
                     end_s = LEAD_S + speech.size / SAMPLE_RATE
                     items.append(Utterance(str(path), text, step, phrases, expected, voice, rate, snr, end_s))
     (out / f"manifest-{lang}.json").write_text(

@@ -24,13 +24,12 @@ import argparse
 import hashlib
 import json
 import sys
-import wave
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.eval_set import LEAD_S, SAMPLE_RATE, line, speak
+from bench.eval_set import LEAD_S, SAMPLE_RATE, speak, write_line_wav_once
 from flows.loader import load_flow
 from flows.matching import normalize
 
@@ -199,15 +198,7 @@ def build(out: Path, splits: tuple[str, ...] = ("tuning", "heldout")) -> list[Se
                     digest = hashlib.sha256(name.encode()).hexdigest()[:16]
                     path = out / f"intent-{digest}.wav"
                     speech = speak(text, voice, rate)
-                    if not path.exists():
-                        audio = line(speech, snr, int(digest[:8], 16))
-                        tmp = path.with_suffix(".tmp")
-                        with wave.open(str(tmp), "wb") as wav:
-                            wav.setnchannels(1)
-                            wav.setsampwidth(2)
-                            wav.setframerate(SAMPLE_RATE)
-                            wav.writeframes(audio.tobytes())
-                        tmp.replace(path)
+                    write_line_wav_once(path, speech, snr, digest)
                     end_s = LEAD_S + speech.size / SAMPLE_RATE
                     items.append(Sentence(str(path), text, kind, expected, voice, end_s, split))
     (out / "manifest-intent.json").write_text(
