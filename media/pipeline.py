@@ -52,7 +52,6 @@ call goes on).
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,7 +74,7 @@ from media.asr_work import (
     AsrSetExpectation,
     AsrWork,
 )
-from media.audio_checks import CLIP_LEVEL, clipping_ratio, clipping_ratios, ensure_frame, frame_powers
+from media.audio_checks import clipping_ratio, ensure_frame
 from media.barge_in import BargeIn, BargeInConfig, BargeInDetector
 from media.dtmf_detector import DtmfConfig, DtmfDetector, DtmfDigit
 from media.endpointer import (
@@ -88,14 +87,13 @@ from media.endpointer import (
     SpeechStarted,
     UtteranceTooLong,
 )
+from media.frame_block import CLIP_POWER, CLIP_SHARE, analyse_block
 from media.frames import FRAME_MS, FRAME_SAMPLES, SILENCE, Frame
 from media.tone_guard import ToneGuard
 from media.vad import VadBackend, make_vad
 
 _LOGGER = logging.getLogger("ivr.media")
 _RING_S = 1.0  # caller audio kept for pre-roll (and for listening that starts mid-utterance)
-_CLIP_SHARE = 0.01  # a frame with more samples than this at the rails counts as clipped
-_CLIP_POWER = (math.floor(_CLIP_SHARE * FRAME_SAMPLES) + 1) * CLIP_LEVEL**2 / FRAME_SAMPLES
 
 __all__ = [  # the ASR work and results live in media.asr_work; callers may keep importing them here
     "AsrCancel",
@@ -267,7 +265,7 @@ class CallMediaPipeline:
             frame = SILENCE
         wide = frame.astype(np.float64)
         power = float(np.dot(wide, wide)) / FRAME_SAMPLES  # exact: equal to frame_powers' row
-        if power >= _CLIP_POWER and clipping_ratio(frame) > _CLIP_SHARE:
+        if power >= CLIP_POWER and clipping_ratio(frame) > CLIP_SHARE:
             self.frames_clipped += 1
         keys = self.dtmf.analyse(wide.reshape(1, -1))[0] if self.dtmf is not None else None
         self._step(frame, now, keys=keys, voiced=self.vad.is_speech(frame), power=power, events=events)
@@ -301,45 +299,22 @@ class CallMediaPipeline:
             for frame in prompt_frames[0] if prompt_frames is not None else ():
                 self.prompt_frame(frame)
             return [self.push_caller_frame(frames[0], starts[0])]
-        rejected: list[str | None] = [None] * n
-        checked: list[Frame] = []
-        for k, raw in enumerate(frames):
-            try:
-                checked.append(ensure_frame(raw, "caller frame"))
-            except MediaError as exc:
-                rejected[k] = str(exc)
-                checked.append(SILENCE)
-        sent, sizes = self._valid_prompt_frames(prompt_frames) if prompt_frames is not None else ([], [])
-        # Caller and prompt frames as one float64 block (exact for int16): one call per check.
-        block = np.concatenate(checked + sent).reshape(-1, FRAME_SAMPLES)
-        wide = block.astype(np.float64)
-        all_powers = frame_powers(wide).tolist()
-        powers, sent_powers = all_powers[:n], all_powers[n:]
-        caller = wide[:n]
-        # Over 1 % of 160 samples at the rails is 2 or more, which needs this much power at least:
-        # below it (nearly always) no frame needs counting.
-        if max(powers) < _CLIP_POWER:
-            clipped = [False] * n
-        else:
-            clipped = (clipping_ratios(caller) > _CLIP_SHARE).tolist()
-        keys = self.dtmf.analyse(caller) if self.dtmf is not None else None
-        voiced = self.vad.is_speech_batch(block[:n])
+        block = analyse_block(frames, prompt_frames, self.dtmf, self.vad)
         out: list[list[MediaEvent]] = []
-        used = 0
         for k in range(n):
             now = starts[k]
             events: list[MediaEvent] = []
-            reason = rejected[k]
+            reason = block.rejected[k]
             if reason is not None:
                 self._rejected(reason, now, events)
-            if clipped[k]:
+            if block.clipped[k]:
                 self.frames_clipped += 1
-            if sizes:
-                for power in sent_powers[used : used + sizes[k]]:
-                    self.barge_in.prompt_power(power)
-                used += sizes[k]
-            key_pair = keys[k] if keys is not None else None
-            self._step(checked[k], now, keys=key_pair, voiced=voiced[k], power=powers[k], events=events)
+            for power in block.prompt_powers[k]:
+                self.barge_in.prompt_power(power)
+            keys = block.keys[k] if block.keys is not None else None
+            self._step(
+                block.frames[k], now, keys=keys, voiced=block.voiced[k], power=block.powers[k], events=events
+            )
             out.append(events)
         return out
 
@@ -347,22 +322,6 @@ class CallMediaPipeline:
         self.frames_rejected += 1
         log_event("media.caller_frame_rejected", logging.WARNING, _LOGGER, reason=reason)
         events.append(AudioRejected(at=now, reason=reason))
-
-    @staticmethod
-    def _valid_prompt_frames(prompt_frames: Sequence[Sequence[Frame]]) -> tuple[list[Frame], list[int]]:
-        """The valid prompt frames in order, and how many of them each caller frame's tick holds
-        (a bad one is logged and skipped, as :meth:`prompt_frame` does)."""
-        valid: list[Frame] = []
-        sizes: list[int] = []
-        for group in prompt_frames:
-            before = len(valid)
-            for frame in group:
-                try:
-                    valid.append(ensure_frame(frame, "prompt frame"))
-                except MediaError as exc:
-                    log_event("media.prompt_frame_rejected", logging.WARNING, _LOGGER, reason=str(exc))
-            sizes.append(len(valid) - before)
-        return valid, sizes
 
     def _step(
         self,
