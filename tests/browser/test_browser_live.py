@@ -5,8 +5,6 @@ gets Listen / Barge / Take over and sees the engine's answer; a manager is refus
 from __future__ import annotations
 
 import json
-import os
-import socket
 import threading
 import time
 import uuid
@@ -21,6 +19,7 @@ from playwright.sync_api import Page, expect
 
 from supervision.event_catalog import load_schema, schema_name
 from tests.browser.conftest import MQTT_BROKER, ConsoleServer, screenshot
+from tests.mqtt_broker import require_broker
 
 pytestmark = [pytest.mark.slow]
 
@@ -59,12 +58,7 @@ def call_events(call_id: str) -> list[tuple[str, dict[str, object]]]:
 
 
 def publisher() -> mqtt.Client:
-    try:
-        socket.create_connection(MQTT_BROKER, timeout=2).close()
-    except OSError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Mosquitto is required under CI=true but unreachable: {exc}")
-        pytest.skip(f"Mosquitto unreachable at {MQTT_BROKER}: {exc}")
+    require_broker()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:10]}")
     connected = threading.Event()
     client.on_connect = lambda *_args: connected.set()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import uuid
 
@@ -13,18 +12,12 @@ import pytest
 
 from config.settings import MqttSettings
 from ivr.event_publisher import MqttEventPublisher, alert_topic, call_topic, create_publisher, dialer_topic
-
-HOST, PORT = "127.0.0.1", 1883
+from tests.mqtt_broker import HOST, PORT, require_broker
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _broker_reachable() -> None:
-    try:
-        socket.create_connection((HOST, PORT), timeout=2).close()
-    except OSError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Mosquitto is not reachable at {HOST}:{PORT}: {exc}")
-        pytest.skip(f"Mosquitto is not reachable at {HOST}:{PORT}: {exc}")
+    require_broker()
 
 
 @pytest.mark.component
@@ -54,8 +47,11 @@ def test_events_arrive_with_qos1_and_masked_numbers() -> None:
 
     messages = asyncio.run(scenario())
     by_topic = {str(m.topic): m for m in messages}
-    assert set(by_topic) == {f"{prefix}/call/call-1/answered", f"{prefix}/dialer/renewals/started",
-                             f"{prefix}/alert/sensitive_word"}
+    assert set(by_topic) == {
+        f"{prefix}/call/call-1/answered",
+        f"{prefix}/dialer/renewals/started",
+        f"{prefix}/alert/sensitive_word",
+    }
     answered = by_topic[f"{prefix}/call/call-1/answered"]
     assert answered.qos == 1
     assert isinstance(answered.payload, bytes)

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from ivr.sipp_peer import free_port, require_tool, sipp_command, synthesize_caller_audio
-from tests.e2e.mqtt_collector import MqttCollector, require_broker
+from tests.e2e.mqtt_collector import MqttCollector
+from tests.mqtt_broker import require_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 SIP_DIR = ROOT / "tests" / "sip"

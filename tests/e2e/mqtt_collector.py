@@ -7,8 +7,6 @@ fixture in conftest.py starts one; :meth:`MqttCollector.serve_env` points ``serv
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 import uuid
@@ -16,23 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-BROKER = ("127.0.0.1", 1883)
-
-
-def require_broker() -> None:
-    """Skip the test when Mosquitto is not reachable (fail under CI=true, where it must be)."""
-    try:
-        socket.create_connection(BROKER, timeout=2).close()
-    except OSError as exc:
-        message = f"Mosquitto is not reachable at {BROKER[0]}:{BROKER[1]}: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+from tests.mqtt_broker import BROKER
 
 
 @dataclass(frozen=True)

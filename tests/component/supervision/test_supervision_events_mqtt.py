@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -35,22 +33,17 @@ from supervision.alerts import AlertEngine
 from supervision.event_catalog import load_schema, schema_name
 from tests.component.dialer.dialer_data_fakes import FakeClock, Scripted, ScriptedPlacer
 from tests.component.dialer.dialer_data_helpers import ALWAYS_OPEN, T0, add_contacts, make_campaign
+from tests.mqtt_broker import HOST, PORT, require_broker
 from tests.unit.ivr.call_replay import T0 as CALL_T0
 from tests.unit.ivr.call_replay import WALL_OFFSET, LoudnessVad, SimulatedCall, load_test_flow
 from tests.unit.supervision.test_supervision_call_watch import FLOW
 
-HOST, PORT = "127.0.0.1", 1883
 pytestmark = pytest.mark.component
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _broker_reachable() -> None:
-    try:
-        socket.create_connection((HOST, PORT), timeout=2).close()
-    except OSError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Mosquitto is not reachable at {HOST}:{PORT}: {exc}")
-        pytest.skip(f"Mosquitto is not reachable at {HOST}:{PORT}: {exc}")
+    require_broker()
 
 
 def replay_payment_call(tmp_path: Path, publisher: EventPublisher) -> None:

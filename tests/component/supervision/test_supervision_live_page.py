@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -22,19 +20,14 @@ import console.live_pages
 from config.settings import MqttSettings
 from console.live_pages import MAX_MESSAGE_BYTES, LiveFeed
 from console.web import ConsoleContext
+from tests.mqtt_broker import HOST, PORT, require_broker
 
-HOST, PORT = "127.0.0.1", 1883
 pytestmark = pytest.mark.component
 
 
 @pytest.fixture(autouse=True)
 def _broker_reachable() -> None:
-    try:
-        socket.create_connection((HOST, PORT), timeout=2).close()
-    except OSError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Mosquitto is not reachable at {HOST}:{PORT}: {exc}")
-        pytest.skip(f"Mosquitto is not reachable at {HOST}:{PORT}: {exc}")
+    require_broker()
 
 
 def publish(prefix: str, events: list[tuple[str, dict[str, object]]]) -> None:

@@ -26,7 +26,7 @@ from recordings.qa_file import read_qa_file
 from recordings.qa_rules_loader import load_catalog
 from supervision.event_catalog import load_schema, schema_name
 from tests.component.recordings.conftest import T0, record
-from tests.e2e.mqtt_collector import BROKER, require_broker
+from tests.mqtt_broker import BROKER, require_broker
 
 HOST, PORT = BROKER
 pytestmark = pytest.mark.component
