@@ -42,6 +42,7 @@ RANGES: dict[tuple[str, ...], tuple[float, float]] = {
     ("media", "end_silence_ms"): (60, 5000),
     ("media", "end_silence_incomplete_ms"): (60, 10000),
     ("media", "end_silence_complete_ms"): (60, 5000),
+    ("media", "end_silence_prepare_ms"): (20, 5000),
     ("mqtt", "port"): (1, 65535),
     ("database", "statement_timeout_s"): (0, 86400),
     ("database", "lock_timeout_s"): (0.1, 3600),

@@ -1,7 +1,7 @@
 """The recognizer's side of a call: the ASR work a pipeline queues and the results it gets back.
 
 :class:`~media.pipeline.CallMediaPipeline` never calls the recognizer: it queues *ASR work*
-(set expectation, feed frames, check at a pause, finish, cancel), and an :class:`AsrFeeder`
+(set expectation, feed frames, decode ahead, check at a pause, finish, cancel), and an :class:`AsrFeeder`
 executes it in order against one :class:`~media.asr.base.AsrStream`, off the event loop, turning
 the recognizer's answers into :class:`AsrPartial`, :class:`AsrFinal` and :class:`AsrFailed` events. Split from
 the pipeline so each module holds one concept: the per-frame media state machine there, the
@@ -81,11 +81,21 @@ class AsrCheck:
 
 
 @dataclass(frozen=True)
+class AsrPrepare:
+    """Early in the caller's silence: decode the utterance so far, ahead of the check and the
+    final (the pipeline feeds nothing more unless the caller goes on). ``silence_ms``: the
+    silence fed so far; ``pad_ms``: how much more the check would have seen."""
+
+    silence_ms: int
+    pad_ms: int
+
+
+@dataclass(frozen=True)
 class AsrCancel:
     """Drop the utterance in progress (listening stopped)."""
 
 
-AsrWork = AsrSetExpectation | AsrFeed | AsrCheck | AsrFinish | AsrCancel
+AsrWork = AsrSetExpectation | AsrFeed | AsrPrepare | AsrCheck | AsrFinish | AsrCancel
 
 
 class AsrFeeder:
@@ -129,6 +139,9 @@ class AsrFeeder:
                 else:  # the engine endpointed by itself
                     self._final_sent = True
                     results.append(AsrFinal(result, item.speech_started_at, item.at))
+        elif isinstance(item, AsrPrepare):
+            if not (self._failed or self._decided or self._final_sent):
+                self.stream.prepare(item.silence_ms, item.pad_ms)
         elif isinstance(item, AsrCheck):
             if self._failed or self._decided or self._final_sent:
                 return

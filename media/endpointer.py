@@ -143,6 +143,11 @@ class Endpointer:
         return self._state
 
     @property
+    def silence_ms(self) -> int:
+        """How long the trailing silence has lasted (``STOPPING``; 0 in other states)."""
+        return self._silence_ms if self._state is EndpointState.STOPPING else 0
+
+    @property
     def in_speech(self) -> bool:
         """True from SpeechStarted until SpeechEnded/UtteranceTooLong."""
         return self._state in (EndpointState.SPEAKING, EndpointState.STOPPING)

@@ -39,6 +39,10 @@ End of turn has two tiers on a grammar step. After ``end_silence_ms`` of silence
 a longer one, that is the final (the call then stops listening). Otherwise the utterance stays
 open until ``end_silence_incomplete_ms``, so "ten ... in the morning" said with a pause reaches
 the recognizer whole instead of as "ten" and "in the morning". Open-vocabulary steps keep one tier.
+Earlier in that silence (``end_silence_prepare_ms``) the pipeline queues an
+:class:`~media.asr_work.AsrPrepare` and holds the rest of the silence back from the recognizer,
+so the check and the final only read a decode made ahead; if the caller goes on, the held
+silence is fed first and the decode ahead is stale.
 
 Event vocabulary (all frozen dataclasses, times on the frames' clock):
 :class:`~media.endpointer.SpeechStarted`, :class:`~media.endpointer.SpeechEnded`,
@@ -71,6 +75,7 @@ from media.asr_work import (
     AsrFinal,
     AsrFinish,
     AsrPartial,
+    AsrPrepare,
     AsrSetExpectation,
     AsrWork,
 )
@@ -81,6 +86,7 @@ from media.endpointer import (
     FRAME_S,
     Endpointer,
     EndpointerConfig,
+    EndpointState,
     NoInput,
     SpeechEnded,
     SpeechPaused,
@@ -104,6 +110,7 @@ __all__ = [  # the ASR work and results live in media.asr_work; callers may keep
     "AsrFinal",
     "AsrFinish",
     "AsrPartial",
+    "AsrPrepare",
     "AsrSetExpectation",
     "AsrWork",
     "AudioRejected",
@@ -151,6 +158,7 @@ class _Listening:
     timer_pending: bool  # waiting for the prompt to finish before arming
     utterance_onset: float | None = None  # set while feeding the ASR
     feeding: bool = False
+    held: list[Frame] | None = None  # after an AsrPrepare: trailing silence kept from the ASR
 
 
 class CallMediaPipeline:
@@ -235,6 +243,7 @@ class CallMediaPipeline:
             self._work.append(AsrCancel())
             listening.feeding = False
             listening.utterance_onset = None
+            listening.held = None
         if listening is not None and not listening.feeding:
             # Listening began before the prompt: no-input counts from the prompt's end.
             self.endpointer.disarm_no_input()
@@ -359,7 +368,7 @@ class CallMediaPipeline:
                     events.append(non_speech)
         listening = self._listening
         if listening is not None and listening.feeding and not fed:
-            self._feed((frame,), now + FRAME_S)
+            self._feed_or_hold(listening, frame, now + FRAME_S)
 
     def check_timers(self, now: float) -> list[MediaEvent]:
         """Fire due timers when no frames arrive (RTP stopped); safe to call any time."""
@@ -378,6 +387,7 @@ class CallMediaPipeline:
             return  # speech over a prompt that may not be interrupted is no answer
         listening.feeding = True
         listening.utterance_onset = onset
+        listening.held = None
         listening.timer_pending = False
         self.tone_guard.reset()
         frames = tuple(f for t, f in self._ring if t >= onset - self.pre_roll_s - 1e-9)
@@ -396,6 +406,25 @@ class CallMediaPipeline:
         else:
             self._work.append(AsrFeed(frames, at, listening.utterance_onset))
 
+    def _feed_or_hold(self, listening: _Listening, frame: Frame, at: float) -> None:
+        """Feed one frame of the utterance, unless it is trailing silence after the decode ahead."""
+        if self.endpointer.state is not EndpointState.STOPPING:
+            held, listening.held = listening.held or [], None
+            self._feed((*held, frame), at)  # the caller went on: the held silence is theirs too
+            return
+        if listening.held is not None:
+            listening.held.append(frame)
+            return
+        self._feed((frame,), at)
+        s = self.settings
+        check_ms = min(s.end_silence_complete_ms, s.end_silence_ms)
+        silence_ms = self.endpointer.silence_ms
+        if s.end_silence_prepare_ms < check_ms and silence_ms >= s.end_silence_prepare_ms:
+            if not listening.expectation.grammar_mode:
+                return
+            self._work.append(AsrPrepare(silence_ms, max(0, check_ms - silence_ms)))
+            listening.held = []
+
     def _check_utterance(self, event: SpeechPaused) -> None:
         listening = self._listening
         if listening is None or not listening.feeding or listening.utterance_onset is None:
@@ -410,6 +439,7 @@ class CallMediaPipeline:
         onset = listening.utterance_onset
         listening.feeding = False
         listening.utterance_onset = None
+        listening.held = None
         if self.tone_guard.is_tone():
             self._work.append(AsrCancel())
             return NonSpeech(event.at, onset)

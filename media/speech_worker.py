@@ -150,6 +150,8 @@ class _Server:
             if result is None:
                 return wire.encode(Op.INCOMPLETE, stream_id)
             return wire.encode(Op.FINAL, stream_id, wire.final_payload(result))
+        elif op is Op.PREPARE:
+            stream.prepare(*wire.payload_prepare(message.payload))
         elif op is Op.RESET:
             stream.reset()
         elif op is Op.CLOSE:

@@ -90,6 +90,16 @@ class AsrStream(ABC):
         """
         return None
 
+    def prepare(self, silence_ms: int, pad_ms: int) -> None:  # noqa: B027 - most engines need nothing
+        """Early in the caller's trailing silence: decode what was pushed so far, ahead.
+
+        The last ``silence_ms`` pushed are that silence; a decode that wants the silence the
+        check would have seen repeats it to ``pad_ms`` more. The pipeline then pushes nothing
+        more until it checks (:meth:`complete_phrase`) or finishes (:meth:`flush`), which may
+        use that decode instead of running one on the critical path; audio pushed after it
+        (the caller went on) makes it stale.
+        """
+
     @abstractmethod
     def reset(self) -> None:
         """Drop any audio pushed so far (barge-in cancelled, step changed)."""

@@ -131,7 +131,9 @@ def jsgf_grammar(
     garbage_words: Sequence[str] = (),
     garbage_weight: float = 1e-25,
     name: str = "step",
+    *,
     carriers: tuple[Sequence[str], Sequence[str]] = ((), ()),
+    carriers_alone: bool = False,
 ) -> str:
     """A JSGF grammar: one of the phrases, or (weighted down) a loop of garbage words.
 
@@ -139,6 +141,8 @@ def jsgf_grammar(
     instead of being forced onto the nearest phrase. Its weight is a prior, so it only wins
     when the phrases explain the audio clearly worse. ``carriers`` (phrases before, after; in
     the engine's marked spelling) may wrap any phrase: "i'd like to" + phrase + "please".
+    ``carriers_alone`` also takes a leading carrier by itself ("i'd like to" and a pause: the
+    caller is not done), so it is not heard as off-menu speech.
     """
     alternatives = " | ".join(" ".join(words) for words in phrase_set.tokens)
     lines = ["#JSGF V1.0;", f"grammar {name};"]
@@ -150,6 +154,8 @@ def jsgf_grammar(
     if after:
         phrase = f"{phrase} [<after>]"
         lines.append(f"<after> = {' | '.join(after)};")
+    if before and carriers_alone:
+        phrase = f"{phrase} | <before>"
     if garbage_words:
         lines.append(f"public <utterance> = {phrase} | /{garbage_weight:g}/ <garbage>;")
         lines.append(f"<phrase> = {alternatives};")

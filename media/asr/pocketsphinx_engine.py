@@ -8,8 +8,9 @@ decoders that learn only the words their grammars use, and full open-vocabulary 
 A stream leases a decoder for one utterance only, so a process needs as many decoders as
 utterances being decoded at the same moment, not one per call.
 
-Grammar mode buffers the utterance and decodes it in one pass when the endpointer calls
-``flush`` (a grammar pass over a few seconds of audio takes ~10-80 ms). Both modes start each
+Grammar mode buffers the utterance and decodes it in one pass (a grammar pass over a few seconds
+of audio takes ~10-80 ms), ahead, early in the caller's trailing silence, when the pipeline asks
+for it (:mod:`media.asr.pocketsphinx_turn`), else at the pause check and at ``flush``. Both modes start each
 utterance from the call's own cepstral mean (its previous utterance's, first a telephone
 estimate): a pooled decoder would otherwise carry the last call's line into this one, and a
 fresh decoder's 16 kHz default fitted the first utterance clearly worse. Open-vocabulary mode
@@ -52,13 +53,13 @@ from media.asr.pocketsphinx_results import (
     AcousticFit,
     FitFloor,
     Verdict,
-    decode_utterance,
     judged,
     marked,
     result_of,
     spoken,
     verdict,
 )
+from media.asr.pocketsphinx_turn import GrammarUtterance
 from media.frames import Frame
 
 _LOG = logging.getLogger("media.asr.pocketsphinx")
@@ -68,6 +69,9 @@ MAX_GRAMMARS_PER_DECODER = 64
 # Cepstral mean of 8 kHz-band speech upsampled to 16 kHz (measured): the live estimate's
 # starting point for a call's first open-vocabulary utterance, instead of the model's 16 kHz one.
 TELEPHONE_CMN = "47,21,-45,42,-32,2,-5,-10,0,0,0,0,0"
+# The dither's seed: the same audio decoded in the same order gives the same words (unseeded,
+# a word near a decision flipped from run to run, and so did tests).
+DITHER_SEED = 1
 
 
 class _DecoderPool:
@@ -158,7 +162,12 @@ class PocketsphinxEngine(AsrEngine):
     def _config(self, **values: Any) -> pocketsphinx.Config:
         # Dither: digital silence (all-zero samples) otherwise derails the front end.
         return pocketsphinx.Config(
-            hmm=str(self.hmm_dir), loglevel="FATAL", samprate=MODEL_RATE, dither=True, **values
+            hmm=str(self.hmm_dir),
+            loglevel="FATAL",
+            samprate=MODEL_RATE,
+            dither=True,
+            seed=DITHER_SEED,
+            **values,
         )
 
     def _new_grammar_decoder(self) -> pocketsphinx.Decoder:
@@ -177,7 +186,9 @@ class PocketsphinxEngine(AsrEngine):
         extended = phrase_set.with_prefixes()
         garbage = tuple(GARBAGE_PREFIX + word for word in GARBAGE_WORDS)
         carriers = self.carriers_for(phrase_set)
-        text = jsgf_grammar(extended, garbage, self.garbage_weight or 1e-25, carriers=carriers)
+        text = jsgf_grammar(
+            extended, garbage, self.garbage_weight or 1e-25, carriers=carriers, carriers_alone=True
+        )
         return extended, "p" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16], text
 
     def carriers_for(self, phrase_set: PhraseSet) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -259,33 +270,35 @@ class PocketsphinxStream(AsrStream):
     """One call's recognizer; used from one thread at a time.
 
     Open mode decodes as frames arrive on a decoder leased at the utterance's first frame.
-    Grammar mode keeps the utterance's audio and decodes it in one pass (batch cepstral mean)
-    at :meth:`flush` and at the pause check; a streamed grammar pass (live mean) cut the final's
-    latency to ~2 ms but lost 5 points at 20 dB and 17 at 10 dB (docs/benchmarks.md)."""
+    Grammar mode keeps the utterance's audio and decodes it in one pass (batch cepstral mean),
+    ahead at :meth:`prepare` when the pipeline asks, else at the pause check and at
+    :meth:`flush` (:mod:`media.asr.pocketsphinx_turn` says why not streamed)."""
 
     def __init__(self, engine: PocketsphinxEngine, expectation: Expectation) -> None:
         self._engine = engine
         self._upsampler = Upsampler(MODEL_RATE)
         self._floor = NoiseFloor(engine.noise_floor)
         self._decoder: pocketsphinx.Decoder | None = None  # open mode, mid-utterance
-        self._buffer: list[npt.NDArray[np.int16]] = []  # grammar mode: one chunk per frame
+        self._utterance: GrammarUtterance | None = None  # grammar mode
         self._cmn = TELEPHONE_CMN
         self._frames = 0
         self._last_partial = ""
-        self._grammar: tuple[PhraseSet, str, str] | None = None
         self.set_expectation(expectation)
 
     def set_expectation(self, expectation: Expectation) -> None:
         """Applies from the next utterance; grammar errors are raised here, not mid-call."""
         self.reset()
-        self._grammar = self._engine.compile(expectation.phrases) if expectation.grammar_mode else None
+        if expectation.grammar_mode:
+            self._utterance = GrammarUtterance(self._engine, self._engine.compile(expectation.phrases))
+        else:
+            self._utterance = None
 
     def push_frame(self, frame: Frame) -> list[AsrResult]:
         check_frame(frame, "pocketsphinx stream")
         samples = self._upsampler.push(self._floor.apply(frame))
         self._frames += 1
-        if self._grammar is not None:
-            self._buffer.append(samples)
+        if self._utterance is not None:
+            self._utterance.append(samples)
             return []
         decoder = self._decoder or self._start_open()
         if samples.size:
@@ -312,66 +325,42 @@ class PocketsphinxStream(AsrStream):
         self._decoder = decoder
         return decoder
 
-    def _speech(self, tail: npt.NDArray[np.int16] | None = None) -> npt.NDArray[np.int16]:
-        """The buffered utterance (and the upsampler's ``tail`` at its end)."""
-        chunks = self._buffer if tail is None else [*self._buffer, tail]
-        return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+    def prepare(self, silence_ms: int, pad_ms: int) -> None:
+        """Grammar mode: decode what is buffered now, for a check or final with no audio since."""
+        if self._utterance is not None:
+            self._utterance.prepare(self._cmn, silence_ms * MODEL_RATE // 1000, pad_ms * MODEL_RATE // 1000)
 
     def flush(self) -> FinalResult:
-        grammar = self._grammar
+        utterance = self._utterance
         if self._frames == 0:
-            return FinalResult("", 0.0, (), in_grammar=grammar is None)
+            return FinalResult("", 0.0, (), in_grammar=utterance is None)
         tail = self._upsampler.drain()
-        if grammar is None:
+        if utterance is None:
             result = self._finish_open(tail)
         else:
-            audio = self._speech(tail)
-            self._buffer = []
+            result, self._cmn = utterance.final(tail, self._cmn)  # this call's line, for the next
+            utterance.clear()
             self._frames = 0
-            result = self._decode_grammar(grammar, audio)
         log_event(
-            "asr.final", logger=_LOG, engine="pocketsphinx", mode="grammar" if grammar else "open",
+            "asr.final", logger=_LOG, engine="pocketsphinx", mode="open" if utterance is None else "grammar",
             in_grammar=result.in_grammar, confidence=round(result.confidence, 3), words=len(result.words),
         )  # fmt: skip
         return result
 
     def complete_phrase(self) -> FinalResult | None:
-        """Grammar mode: decode what is buffered (kept for more audio); the result if it is a
-        phrase that ends the turn (no prefix of a longer one) and every word is sure enough,
-        out of grammar when it fails a menu's fit check (this result *is* the final)."""
-        grammar = self._grammar
-        if grammar is None or not self._buffer:
+        """Grammar mode: the final if the audio so far ends the turn (a complete phrase that is
+        no prefix of a longer one, every word sure enough, or speech off the menu), else None
+        (the utterance goes on; what is buffered is kept)."""
+        utterance = self._utterance
+        if utterance is None or utterance.empty:
             return None
-        engine = self._engine
-        phrase_set = grammar[0]
-        decoder = engine.grammar_pool.lease()
-        try:
-            # Phrases plus their first words ("ten" of "ten in the morning"): a caller who
-            # paused mid-phrase matches a prefix instead of being forced onto a whole phrase.
-            result, fit = decode_utterance(
-                engine, decoder, engine.pause_grammar(phrase_set), self._speech(), self._cmn
-            )
-        finally:
-            engine.grammar_pool.give_back(decoder)
-        if not result.in_grammar or result.confidence < engine.pause_accept:
+        decided = utterance.complete_phrase(self._cmn)
+        if decided is None:
             return None
-        if result.text not in phrase_set.phrases or not phrase_set.ends_turn(result.text):
-            return None
-        # A whole phrase ends the turn; on a menu it is then the fit check's verdict, as at
-        # flush (the same tail is decoded, so waiting for the hold would not change it).
-        return engine.verify(phrase_set, result, fit)
-
-    def _decode_grammar(
-        self, grammar: tuple[PhraseSet, str, str], audio: npt.NDArray[np.int16]
-    ) -> FinalResult:
-        engine = self._engine
-        decoder = engine.grammar_pool.lease()
-        try:
-            result, fit = decode_utterance(engine, decoder, grammar, audio, self._cmn)
-            self._cmn = decoder.get_cmn(False)  # this call's line, for its next utterance
-        finally:
-            engine.grammar_pool.give_back(decoder)
-        return engine.verify(grammar[0], result, fit)
+        result, cmn = decided
+        if cmn is not None:
+            self._cmn = cmn
+        return result
 
     def _finish_open(self, tail: npt.NDArray[np.int16]) -> FinalResult:
         decoder = self._decoder or self._start_open()
@@ -391,7 +380,8 @@ class PocketsphinxStream(AsrStream):
                 decoder.end_utt()
             finally:
                 self._release()
-        self._buffer = []
+        if self._utterance is not None:
+            self._utterance.clear()
         self._upsampler.reset()
         self._frames = 0
         self._last_partial = ""

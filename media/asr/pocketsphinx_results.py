@@ -97,14 +97,25 @@ def judged(result: FinalResult, decision: Verdict, cap: float) -> FinalResult:
     return FinalResult(words, result.confidence, result.words, in_grammar=False)
 
 
+@dataclass(frozen=True)
+class GrammarPass:
+    """One grammar pass over an utterance: what it found, how well its words fit the audio,
+    whether the out-of-grammar loop took part, and the utterance's cepstral mean after it."""
+
+    result: FinalResult
+    fit: AcousticFit | None
+    garbage: bool
+    cmn: str
+
+
 def decode_utterance(
     engine: PocketsphinxEngine,
     decoder: pocketsphinx.Decoder,
     grammar: tuple[PhraseSet, str, str],
     audio: npt.NDArray[np.int16],
     cmn: str,
-) -> tuple[FinalResult, AcousticFit | None]:
-    """One pass of ``grammar`` over a whole utterance: the result and how well its words fit.
+) -> GrammarPass:
+    """One pass of ``grammar`` over a whole utterance.
 
     ``cmn`` is the cepstral mean the pass starts from (the call's line, see the engine): a
     pooled decoder would otherwise start from whichever call it decoded last."""
@@ -113,7 +124,8 @@ def decode_utterance(
     decoder.start_utt()
     decoder.process_raw(audio.tobytes(), False, True)  # whole utterance: batch CMN
     decoder.end_utt()
-    return result_of(decoder, grammar[0]), fit_of(decoder)
+    garbage = any(seg.word.startswith(GARBAGE_PREFIX) for seg in decoder.seg() or ())
+    return GrammarPass(result_of(decoder, grammar[0]), fit_of(decoder), garbage, decoder.get_cmn(False))
 
 
 def fit_of(decoder: pocketsphinx.Decoder) -> AcousticFit | None:

@@ -183,6 +183,9 @@ class RemoteAsrStream(AsrStream):
             return wire.payload_final(reply.payload)
         raise MediaError(reply.payload.decode(errors="replace") or "speech worker failed")
 
+    def prepare(self, silence_ms: int, pad_ms: int) -> None:
+        self._attached().send(Op.PREPARE, self._id, wire.prepare_payload(silence_ms, pad_ms))
+
     def complete_phrase(self) -> FinalResult | None:
         reply = self._ask(Op.CHECK)
         if reply.op is Op.INCOMPLETE:

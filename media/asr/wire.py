@@ -34,6 +34,7 @@ class Op(IntEnum):
     RESET = 5
     CLOSE = 6
     CHECK = 7  # at a pause: is the audio so far a complete phrase? (FINAL or INCOMPLETE)
+    PREPARE = 8  # early in the silence: decode what was fed, ahead (no reply; 2 x u16 ms)
     # replies (speech worker -> call process)
     PARTIALS = 20
     FINAL = 21
@@ -95,6 +96,23 @@ def payload_expectation(payload: bytes) -> Expectation:
     if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
         raise MediaError("expectation payload: phrases must be a list of strings")
     return Expectation(phrases=tuple(phrases), open_vocabulary=bool(body.get("open_vocabulary", True)))
+
+
+_PREPARE = struct.Struct(">HH")
+
+
+def prepare_payload(silence_ms: int, pad_ms: int) -> bytes:
+    if not (0 <= silence_ms <= 0xFFFF and 0 <= pad_ms <= 0xFFFF):
+        raise MediaError(f"speech PREPARE: silence {silence_ms} ms / pad {pad_ms} ms out of 0..65535")
+    return _PREPARE.pack(silence_ms, pad_ms)
+
+
+def payload_prepare(payload: bytes) -> tuple[int, int]:
+    """``(silence_ms, pad_ms)`` of a PREPARE request."""
+    if len(payload) != _PREPARE.size:
+        raise MediaError(f"speech PREPARE payload is {len(payload)} bytes, expected {_PREPARE.size}")
+    silence_ms, pad_ms = _PREPARE.unpack(payload)
+    return int(silence_ms), int(pad_ms)
 
 
 def final_payload(result: FinalResult) -> bytes:

@@ -37,8 +37,9 @@ def telephone_speech(tmp_path: Path, text: str, voice: str = "en-us", speed: int
     wav = tmp_path / "speech.wav"
     subprocess.run([_tool("espeak-ng"), "-v", voice, "-s", str(speed), "-w", str(wav), text], check=True)
     ulaw = tmp_path / "speech.ul"
-    subprocess.run([_tool("sox"), "-V1", str(wav), "-r", "8000", "-c", "1", "-t", "ul", str(ulaw)],
-                   check=True)
+    subprocess.run(
+        [_tool("sox"), "-V1", str(wav), "-r", "8000", "-c", "1", "-t", "ul", str(ulaw)], check=True
+    )
     return g711.ulaw_decode(ulaw.read_bytes())
 
 
@@ -108,8 +109,9 @@ def test_media_pipeline_real_speech_gives_one_recognised_utterance(tmp_path: Pat
     final = events[-1]
     assert isinstance(final, AsrFinal) and final.result.text == "check my balance"
     assert abs(final.speech_started_at - first) <= 0.08 and abs(final.speech_ended_at - last) <= 0.15
-    # The recognizer heard pre-roll + speech + trailing silence, not the whole call.
-    utterance_frames = (final.speech_ended_at - final.speech_started_at + 0.3 + 0.3) / 0.02
+    # The recognizer heard pre-roll + speech + the trailing silence up to the decode ahead
+    # (media.end_silence_prepare_ms), not the whole call.
+    utterance_frames = (final.speech_ended_at - final.speech_started_at + 0.3 + 0.2) / 0.02
     assert abs(stream.fed - utterance_frames) <= 2
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from config.errors import MediaError
 from config.settings import MediaSettings
 from media.asr import wire
 from media.asr.base import AsrResult, AsrStream, Expectation, FinalResult
@@ -16,7 +17,17 @@ from media.asr.grammar import PhraseSet
 from media.asr.wire import Op
 from media.endpointer import Endpointer, EndpointerConfig, EndpointerEvent, SpeechEnded, SpeechPaused
 from media.frames import FRAME_SAMPLES, Frame
-from media.pipeline import AsrCheck, AsrFeeder, AsrFinal, AsrFinish, CallMediaPipeline, MediaEvent
+from media.pipeline import (
+    AsrCheck,
+    AsrFeed,
+    AsrFeeder,
+    AsrFinal,
+    AsrFinish,
+    AsrPrepare,
+    AsrWork,
+    CallMediaPipeline,
+    MediaEvent,
+)
 from media.vad import EnergyVad
 
 WHEN = Expectation(phrases=("tomorrow", "ten in the morning"), open_vocabulary=False)
@@ -110,6 +121,12 @@ class PauseAwareStream(AsrStream):
         self.checks = 0
         self.flushes = 0
         self.resets = 0
+        self.prepared_at: list[int] = []  # frames fed when each decode ahead was asked for
+        self.prepared_with: list[tuple[int, int]] = []
+
+    def prepare(self, silence_ms: int, pad_ms: int) -> None:
+        self.prepared_at.append(self.fed)
+        self.prepared_with.append((silence_ms, pad_ms))
 
     def push_frame(self, frame: Frame) -> list[AsrResult]:
         self.fed += 1
@@ -175,9 +192,46 @@ def test_media_pipeline_incomplete_phrase_keeps_the_utterance_open_across_a_paus
     assert isinstance(final, AsrFinal) and final.result.text == "ten in the morning"
     assert (final.speech_started_at, final.speech_ended_at) == pytest.approx((0.2, 1.3))
     assert stream.checks == 2 and stream.flushes == 1
-    # Everything from the pre-roll (all 10 quiet frames) to the hold's last frame before the
-    # end decision reached the recognizer, the pause included.
-    assert stream.fed == 10 + 10 + 25 + 20 + 49
+    # Everything from the pre-roll (all 10 quiet frames) to the end of the second word reached
+    # the recognizer, the pause included (held back after the first decode ahead, then fed when
+    # the caller went on); of the final silence only the 200 ms before the decode ahead.
+    assert stream.fed == 10 + 10 + 25 + 20 + 10
+    assert stream.prepared_at == [10 + 10 + 10, 10 + 10 + 25 + 20 + 10]
+    assert stream.prepared_with == [(200, 100)] * 2  # the check would have seen 300 ms
+
+
+def queued_work(settings: MediaSettings, expectation: Expectation, timeline: str) -> list[AsrWork]:
+    """The ASR work a pipeline queues over ``timeline`` ('#' loud, '.' quiet)."""
+    pipeline = CallMediaPipeline(settings, vad=EnergyVad(-40.0))
+    pipeline.start_listening(expectation, 10.0, now=0.0)
+    work: list[AsrWork] = []
+    for i, ch in enumerate(timeline):
+        pipeline.push_caller_frame(frame(ch == "#"), i * 0.02)
+        work += pipeline.take_asr_work()
+    return work
+
+
+def test_media_pipeline_decodes_ahead_once_per_silence_and_holds_the_rest_back() -> None:
+    settings = MediaSettings(end_silence_incomplete_ms=1000, end_silence_prepare_ms=200)
+    work = queued_work(settings, WHEN, "." * 10 + "#" * 20 + "." * 12)
+    fed = sum(len(item.frames) for item in work if isinstance(item, AsrFeed))
+    assert [type(item).__name__ for item in work].count("AsrPrepare") == 1
+    assert fed == 10 + 20 + 10  # pre-roll, speech, 200 ms of its silence; 2 frames held back
+    assert isinstance(work[-1], AsrPrepare)  # nothing fed after it
+
+
+@pytest.mark.parametrize(
+    ("settings", "expectation"),
+    [
+        (MediaSettings(end_silence_incomplete_ms=1000, end_silence_prepare_ms=300), WHEN),
+        (MediaSettings(end_silence_incomplete_ms=1000), Expectation()),
+    ],
+    ids=["prepare-not-before-the-check", "open-vocabulary"],
+)
+def test_media_pipeline_no_decode_ahead(settings: MediaSettings, expectation: Expectation) -> None:
+    work = queued_work(settings, expectation, "." * 10 + "#" * 20 + "." * 60)
+    assert not any(isinstance(item, AsrPrepare) for item in work)
+    assert isinstance(work[-1], AsrFinish | AsrCheck)
 
 
 def test_media_pipeline_open_vocabulary_has_no_pause_check() -> None:
@@ -200,6 +254,15 @@ def test_media_wire_check_ops_round_trip() -> None:
     for op in (Op.CHECK, Op.INCOMPLETE):
         message = wire.decode(wire.encode(op, 7))
         assert (message.op, message.stream, message.payload) == (op, 7, b"")
+
+
+def test_media_wire_prepare_round_trips_and_refuses_bad_payloads() -> None:
+    message = wire.decode(wire.encode(Op.PREPARE, 7, wire.prepare_payload(100, 200)))
+    assert message.op is Op.PREPARE and wire.payload_prepare(message.payload) == (100, 200)
+    with pytest.raises(MediaError, match="PREPARE payload is 3 bytes"):
+        wire.payload_prepare(b"abc")
+    with pytest.raises(MediaError, match=r"out of 0\.\.65535"):
+        wire.prepare_payload(-1, 200)
 
 
 def test_media_pause_events_are_not_emitted_without_listening() -> None:
