@@ -3,12 +3,14 @@
 Every grammar utterance of the evaluation set (``bench/eval_set.py``: menu, yes/no, digits and
 out-of-grammar sentences, 5 voices, 2 rates, 20/10 dB) goes frame by frame through the live
 :class:`~media.pipeline.CallMediaPipeline` with the real recognizer, once per first-check pause
-(``media.end_silence_complete_ms``). Per setting it prints: the intent accuracy, the false-cut
+(``media.end_silence_complete_ms``) and decode-ahead point (``media.end_silence_prepare_ms``;
+300 or more: none). Per setting it prints: the intent accuracy, the false-cut
 rate (the turn ended more than 100 ms before the speech did, the speech's end being where the
 same VAD ends it after 1 s of silence), and the delay from that end of speech to the final
 result on the audio clock, p50/p95.
 
-Run: .venv/bin/python bench/bench_end_of_turn.py [--data DIR] [--pauses 150,300] [--limit N]
+Run: .venv/bin/python bench/bench_end_of_turn.py [--data DIR] [--pauses 150,300] [--prepare 200,300]
+[--limit N]
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/eval"))
     parser.add_argument("--pauses", default="150,300", help="end_silence_complete_ms values to compare")
+    parser.add_argument(
+        "--prepare", default="200,300", help="end_silence_prepare_ms values (300: no decode ahead)"
+    )
     parser.add_argument("--limit", type=int, default=0, help="use every n-th utterance only (0: all)")
     args = parser.parse_args()
     from media.asr.pocketsphinx_engine import PocketsphinxEngine
@@ -78,10 +83,15 @@ def main() -> None:
     if args.limit:
         items = items[:: max(1, len(items) // args.limit)]
     rng = np.random.default_rng(3)
-    print("| first check ms | n | intent right | false cuts | speech end -> final p50 ms | p95 ms |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for pause in (int(p) for p in args.pauses.split(",")):
-        settings = MediaSettings(end_silence_complete_ms=pause)
+    print(
+        "| first check ms | decode ahead at ms | n | intent right | false cuts "
+        "| speech end -> final p50 ms | p95 ms |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    combos = [(int(p), int(a)) for p in args.pauses.split(",") for a in args.prepare.split(",")]
+    for pause, ahead in combos:
+        settings = MediaSettings(end_silence_complete_ms=pause, end_silence_prepare_ms=ahead)
+        ahead_cell = str(ahead) if ahead < min(pause, settings.end_silence_ms) else "none"
         right = cuts = 0
         delays: list[float] = []
         for u in items:
@@ -99,7 +109,7 @@ def main() -> None:
             delays.append(arrived - end)
         n = len(items)
         print(
-            f"| {pause} | {n} | {100 * right / n:.1f} % | {100 * cuts / n:.1f} % ({cuts}) | "
+            f"| {pause} | {ahead_cell} | {n} | {100 * right / n:.1f} % | {100 * cuts / n:.1f} % ({cuts}) | "
             f"{1000 * pct(delays, 0.5):.0f} | {1000 * pct(delays, 0.95):.0f} |"
         )
     print(f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
