@@ -34,6 +34,7 @@ RANGES: dict[tuple[str, ...], tuple[float, float]] = {
     ("sip", "invite_burst_per_source"): (1, 100000),
     ("sip", "retry_after_s"): (1, 3600),
     ("sip", "drain_timeout_s"): (0, 604800),
+    ("sip", "gil_switch_interval_ms"): (0.05, 100),
     ("media", "vad_aggressiveness"): (0, 3),
     ("media", "speech_workers"): (-1, 64),
     ("media", "pre_roll_ms"): (0, 980),

@@ -43,7 +43,6 @@ from ivr.sip_events import SipEvent
 
 _log = logging.getLogger("ivr.sip")
 _POLL_MS = 5
-_GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class SipAgent:
@@ -83,11 +82,11 @@ class SipAgent:
     # -- lifecycle --------------------------------------------------------------------
     def start(self, loop: Any, timeout: float = 15.0) -> None:
         """Start the agent thread and wait until SIP transports listen (raises SipError)."""
-        # pjmedia's clock thread needs the GIL twice per call every 20 ms (the BridgePort
-        # callbacks); with CPython's default 5 ms switch interval each hand-over can cost up to
-        # 5 ms while the event loop is busy. 0.5 ms measured fewer and shorter RTP gaps and a
-        # 2.6x faster reply at 32 calls (docs/benchmarks.md, capacity section).
-        sys.setswitchinterval(_GIL_SWITCH_INTERVAL_S)
+        # With the Python BridgePort pjmedia's clock thread needs the GIL twice per call every
+        # 20 ms; with CPython's default 5 ms switch interval each hand-over can cost up to 5 ms
+        # while the event loop is busy. 0.5 ms measured fewer and shorter RTP gaps and a 2.6x
+        # faster reply at 32 calls (docs/benchmarks.md, capacity section). sip.gil_switch_interval_ms.
+        sys.setswitchinterval(self.settings.gil_switch_interval_ms / 1000)
         self._loop = loop
         self._thread = threading.Thread(target=self._run, name="pjsua2", daemon=True)
         self._thread.start()
