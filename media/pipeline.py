@@ -17,7 +17,7 @@ caller drains with :meth:`CallMediaPipeline.take_asr_work` and executes in order
 
 If the executor falls behind, work simply accumulates and is sent as one batch. Tests and
 offline tools call ``feeder.run(work)`` inline. The work items, their results and the feeder
-are in :mod:`media.asr_work`.
+are in :mod:`media.asr_work`; how an utterance's frames become work, in :mod:`media.utterance_feed`.
 
 Call :meth:`~CallMediaPipeline.prompt_frame` with every frame the bot sends (prompts, hold
 music, silence is optional): without that reference the echo guard cannot tell the prompt's
@@ -95,13 +95,13 @@ from media.endpointer import (
 )
 from media.frame_block import CLIP_POWER, CLIP_SHARE, analyse_block
 from media.frames import FRAME_MS, FRAME_SAMPLES, SILENCE, Frame
-from media.tone_guard import ToneGuard
+from media.utterance_feed import Listening, NonSpeech, UtteranceFeed
 from media.vad import VadBackend, make_vad
 
 _LOGGER = logging.getLogger("ivr.media")
 _RING_S = 1.0  # caller audio kept for pre-roll (and for listening that starts mid-utterance)
 
-__all__ = [  # the ASR work and results live in media.asr_work; callers may keep importing them here
+__all__ = [  # ASR work and results: media.asr_work; NonSpeech: media.utterance_feed; importable here
     "AsrCancel",
     "AsrCheck",
     "AsrFailed",
@@ -118,15 +118,6 @@ __all__ = [  # the ASR work and results live in media.asr_work; callers may keep
     "MediaEvent",
     "NonSpeech",
 ]
-
-
-@dataclass(frozen=True)
-class NonSpeech:
-    """The "utterance" was a steady tone (fax, dial tone, test tone): the recognizer never
-    hears it and the flow should take it as a no-match, never as an intent."""
-
-    at: float
-    speech_started_at: float
 
 
 @dataclass(frozen=True)
@@ -149,16 +140,6 @@ MediaEvent = (
     | AudioRejected
     | NonSpeech
 )
-
-
-@dataclass
-class _Listening:
-    expectation: Expectation
-    no_input_timeout_s: float
-    timer_pending: bool  # waiting for the prompt to finish before arming
-    utterance_onset: float | None = None  # set while feeding the ASR
-    feeding: bool = False
-    held: list[Frame] | None = None  # after an AsrPrepare: trailing silence kept from the ASR
 
 
 class CallMediaPipeline:
@@ -189,9 +170,9 @@ class CallMediaPipeline:
         self.barge_in = BargeInDetector(barge_in)
         self.dtmf = DtmfDetector(dtmf) if in_band_dtmf else None
         self._ring: deque[tuple[float, Frame]] = deque(maxlen=round(_RING_S / FRAME_S))
-        self._work: list[AsrWork] = []
-        self._listening: _Listening | None = None
-        self.tone_guard = ToneGuard()
+        self._asr = UtteranceFeed(self.settings)  # the ASR work queue and the utterance being fed
+        self._listening: Listening | None = None
+        self.tone_guard = self._asr.tone_guard
         self.frames_rejected = 0
         self.frames_clipped = 0  # caller frames with >1 % samples at the rails: gain too high
 
@@ -209,8 +190,8 @@ class CallMediaPipeline:
         if self._listening is not None:
             self.stop_listening()
         pending = self.barge_in.prompt_playing
-        self._listening = _Listening(expectation, timeout, timer_pending=pending)
-        self._work.append(AsrSetExpectation(expectation))
+        self._listening = Listening(expectation, timeout, timer_pending=pending)
+        self._asr.work.append(AsrSetExpectation(expectation))
         # A grammar step can tell a complete phrase at a pause; anything else waits longer.
         hold = self.settings.end_silence_incomplete_ms if expectation.grammar_mode else None
         self.endpointer.hold_silence_ms = hold
@@ -228,7 +209,7 @@ class CallMediaPipeline:
         if listening is None:
             return
         if listening.feeding:
-            self._work.append(AsrCancel())
+            self._asr.work.append(AsrCancel())
         self.endpointer.disarm_no_input()
         self.endpointer.end_utterance()  # a turn decided at a pause: what follows is a new one
         self.endpointer.hold_silence_ms = None
@@ -240,10 +221,8 @@ class CallMediaPipeline:
         if listening is not None and listening.feeding and not barge_in_allowed:
             # A prompt that must be heard in full starts over the caller: what they say now
             # answers nothing yet (a "yes" during the disclosure is not consent to it).
-            self._work.append(AsrCancel())
-            listening.feeding = False
-            listening.utterance_onset = None
-            listening.held = None
+            self._asr.work.append(AsrCancel())
+            listening.drop_utterance()
         if listening is not None and not listening.feeding:
             # Listening began before the prompt: no-input counts from the prompt's end.
             self.endpointer.disarm_no_input()
@@ -360,15 +339,17 @@ class CallMediaPipeline:
             if isinstance(event, SpeechStarted) and self._listening is not None:
                 self._begin_utterance(event.at)
                 fed = True
-            elif isinstance(event, SpeechPaused):
-                self._check_utterance(event)
-            elif isinstance(event, SpeechEnded | UtteranceTooLong):
-                non_speech = self._finish_utterance(event)
+            elif isinstance(event, SpeechPaused) and self._listening is not None:
+                self._asr.check(self._listening, event)
+            elif isinstance(event, SpeechEnded | UtteranceTooLong) and self._listening is not None:
+                non_speech = self._asr.finish(self._listening, event)
                 if non_speech is not None:
                     events.append(non_speech)
         listening = self._listening
         if listening is not None and listening.feeding and not fed:
-            self._feed_or_hold(listening, frame, now + FRAME_S)
+            stopping = self.endpointer.state is EndpointState.STOPPING
+            silence_ms = self.endpointer.silence_ms
+            self._asr.feed_or_hold(listening, frame, now + FRAME_S, stopping=stopping, silence_ms=silence_ms)
 
     def check_timers(self, now: float) -> list[MediaEvent]:
         """Fire due timers when no frames arrive (RTP stopped); safe to call any time."""
@@ -376,8 +357,7 @@ class CallMediaPipeline:
 
     def take_asr_work(self) -> list[AsrWork]:
         """Drain the queued ASR work, oldest first."""
-        work, self._work = self._work, []
-        return work
+        return self._asr.take()
 
     # --- internals -----------------------------------------------------------------------
 
@@ -385,63 +365,4 @@ class CallMediaPipeline:
         listening = self._listening
         if listening is None or self.barge_in.must_be_heard:
             return  # speech over a prompt that may not be interrupted is no answer
-        listening.feeding = True
-        listening.utterance_onset = onset
-        listening.held = None
-        listening.timer_pending = False
-        self.tone_guard.reset()
-        frames = tuple(f for t, f in self._ring if t >= onset - self.pre_roll_s - 1e-9)
-        if frames:
-            self._feed(frames, self._ring[-1][0] + FRAME_S)
-
-    def _feed(self, frames: tuple[Frame, ...], at: float) -> None:
-        listening = self._listening
-        if listening is None or listening.utterance_onset is None:
-            return
-        for frame in frames:
-            self.tone_guard.push(frame)
-        last = self._work[-1] if self._work else None
-        if isinstance(last, AsrFeed) and last.speech_started_at == listening.utterance_onset:
-            self._work[-1] = AsrFeed(last.frames + frames, at, last.speech_started_at)
-        else:
-            self._work.append(AsrFeed(frames, at, listening.utterance_onset))
-
-    def _feed_or_hold(self, listening: _Listening, frame: Frame, at: float) -> None:
-        """Feed one frame of the utterance, unless it is trailing silence after the decode ahead."""
-        if self.endpointer.state is not EndpointState.STOPPING:
-            held, listening.held = listening.held or [], None
-            self._feed((*held, frame), at)  # the caller went on: the held silence is theirs too
-            return
-        if listening.held is not None:
-            listening.held.append(frame)
-            return
-        self._feed((frame,), at)
-        s = self.settings
-        check_ms = min(s.end_silence_complete_ms, s.end_silence_ms)
-        silence_ms = self.endpointer.silence_ms
-        if s.end_silence_prepare_ms < check_ms and silence_ms >= s.end_silence_prepare_ms:
-            if not listening.expectation.grammar_mode:
-                return
-            self._work.append(AsrPrepare(silence_ms, max(0, check_ms - silence_ms)))
-            listening.held = []
-
-    def _check_utterance(self, event: SpeechPaused) -> None:
-        listening = self._listening
-        if listening is None or not listening.feeding or listening.utterance_onset is None:
-            return
-        if not self.tone_guard.is_tone():
-            self._work.append(AsrCheck(listening.utterance_onset, event.at))
-
-    def _finish_utterance(self, event: SpeechEnded | UtteranceTooLong) -> NonSpeech | None:
-        listening = self._listening
-        if listening is None or not listening.feeding or listening.utterance_onset is None:
-            return None
-        onset = listening.utterance_onset
-        listening.feeding = False
-        listening.utterance_onset = None
-        listening.held = None
-        if self.tone_guard.is_tone():
-            self._work.append(AsrCancel())
-            return NonSpeech(event.at, onset)
-        self._work.append(AsrFinish(onset, event.at))
-        return None
+        self._asr.begin(listening, onset, self._ring, self.pre_roll_s)
