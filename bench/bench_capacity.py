@@ -53,7 +53,7 @@ from bench.capacity_parts import (
     warm_up,
 )
 from bench.capacity_report import DOCS, capacity_table, churn_table, code_state, flood_table, update_docs
-from bench.capacity_serve import ROOT, Workspace, loadavg
+from bench.capacity_serve import ROOT, Workspace, add_serve_env_argument, loadavg, serve_env_vars
 from ivr.sipp_peer import require_tool, synthesize_caller_audio
 
 
@@ -76,13 +76,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--churn-pause-ms", type=int, default=100)
     parser.add_argument("--flood-invites", type=int, default=1000)
     parser.add_argument("--flood-rate", type=float, default=100.0)
-    parser.add_argument(
-        "--serve-env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra environment for every serve process, e.g. IVR_MEDIA__SPEECH_WORKERS=0 (repeatable)",
-    )
+    add_serve_env_argument(parser)
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, sipp files)")
     parser.add_argument("--update-docs", action="store_true", help="write the tables into docs/benchmarks.md")
     args = parser.parse_args()
@@ -92,12 +86,7 @@ def parse_args() -> argparse.Namespace:
     unknown = args.parts - set(PARTS)
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
-    args.serve_env_vars = {}
-    for item in args.serve_env:
-        key, sep, value = item.partition("=")
-        if not sep or not key.startswith("IVR_"):
-            parser.error(f"--serve-env {item!r}: expected IVR_...=VALUE")
-        args.serve_env_vars[key] = value
+    args.serve_env_vars = serve_env_vars(parser, args.serve_env)
     require_tool("sipp", "sip-tester")
     if "capacity" in args.parts and os.geteuid() != 0:
         parser.error("the capacity part captures RTP with an AF_PACKET socket: run it as root")

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.capacity_report import DOCS, code_state
-from bench.capacity_serve import ROOT, Workspace, loadavg
+from bench.capacity_serve import ROOT, Workspace, add_serve_env_argument, loadavg, serve_env_vars
 from bench.turn_calls import SENTENCES, VOICES, VoiceRun, voice_run
 from bench.turn_report import goals, readback_table, span_table, update_docs, voice_table
 from ivr.sipp_peer import require_tool
@@ -49,13 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=4, help="calls per voice and sentence")
     parser.add_argument("--concurrent", type=int, default=4, help="calls at once (sipp -l)")
     parser.add_argument("--rate", type=float, default=1.0, help="callers arriving per second")
-    parser.add_argument(
-        "--serve-env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra environment for every serve process, e.g. IVR_MEDIA__SPEECH_WORKERS=0 (repeatable)",
-    )
+    add_serve_env_argument(parser)
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, recordings)")
     parser.add_argument("--update-docs", action="store_true", help="write the tables into docs/benchmarks.md")
     args = parser.parse_args()
@@ -64,12 +58,7 @@ def parse_args() -> argparse.Namespace:
         parser.error("--voices: name at least one espeak-ng voice")
     if args.calls < 1 or args.concurrent < 1 or args.rate <= 0:
         parser.error("--calls and --concurrent must be at least 1 and --rate above 0")
-    args.serve_env_vars = {}
-    for item in args.serve_env:
-        key, sep, value = item.partition("=")
-        if not sep or not key.startswith("IVR_"):
-            parser.error(f"--serve-env {item!r}: expected IVR_...=VALUE")
-        args.serve_env_vars[key] = value
+    args.serve_env_vars = serve_env_vars(parser, args.serve_env)
     require_tool("sipp", "sip-tester")
     require_tool("espeak-ng", "espeak-ng")
     return args

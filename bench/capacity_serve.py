@@ -7,6 +7,7 @@ process: what it logged, its CPU and memory from /proc, whether it still answers
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import re
@@ -45,6 +46,28 @@ _EVENT = re.compile(r"\bevent=(\S+)")
 
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def add_serve_env_argument(parser: argparse.ArgumentParser) -> None:
+    """``--serve-env KEY=VALUE``, shared by the benches that start serves so they read alike."""
+    parser.add_argument(
+        "--serve-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for every serve process, e.g. IVR_MEDIA__SPEECH_WORKERS=0 (repeatable)",
+    )
+
+
+def serve_env_vars(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
+    """The ``--serve-env`` items as a mapping; a parser error (before any call) if one is malformed."""
+    env: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("IVR_"):
+            parser.error(f"--serve-env {item!r}: expected IVR_...=VALUE")
+        env[key] = value
+    return env
 
 
 @dataclass
