@@ -22,52 +22,24 @@ from dialer.rates import AttemptFacts, ContactFacts, hour_of, hourly, rates, suc
 from dialer.status import OFCOM_WINDOW, CampaignStatus, campaign_status
 from dialer.store import AttemptReport, DialerStore
 from tests.component.dialer.dialer_data_helpers import ALWAYS_OPEN, T0, add_contacts, make_campaign
+from tests.component.dialer.random_attempts import NOW, OUTCOMES, RandomAttempts
 
-NOW = T0 + timedelta(minutes=37, seconds=11, microseconds=123_456)
-RESULTS = [
-    None,
-    "cancelled",
-    "answered",
-    "answered_human",
-    "answered_machine",
-    "busy",
-    "no_answer",
-    "worker_lost",
-]
-OUTCOMES = [None, "confirmed", "retained", "declined", "success", "completed", "callback"]
-US = timedelta(microseconds=1)
-
-
-def _time(rng: random.Random) -> datetime | None:
-    """An INVITE time: none, on an edge (24 h ago, an hour's start), or in the last ~50 h."""
-    roll = rng.random()
-    if roll < 0.08:
-        return None
-    if roll < 0.2:
-        edge = rng.choice(
-            [NOW - OFCOM_WINDOW, hour_of(NOW - OFCOM_WINDOW), hour_of(NOW) - timedelta(hours=3)]
-        )
-        return edge + rng.choice([-US, timedelta(0), US])
-    return NOW - timedelta(seconds=rng.uniform(-3600, 50 * 3600))
-
-
-def _final(rng: random.Random, invite: datetime | None) -> dict[str, Any]:
-    """How an attempt ends: result, answer and flow times (exactly 2 s and either side of it)."""
-    answered = (
-        None if invite is None or rng.random() < 0.2 else invite + timedelta(seconds=rng.uniform(0, 30))
-    )
-    flow = None
-    if answered is not None and rng.random() < 0.85:
-        wait = rng.choice([2_000_000, 2_000_001, 1_999_999, rng.randint(0, 5_000_000)])
-        flow = answered + wait * US
-    ended = None if rng.random() < 0.1 else (invite or NOW) + timedelta(seconds=rng.uniform(1, 300))
-    return {
-        "result": rng.choice(RESULTS),
-        "answered_at": answered,
-        "flow_started_at": flow,
-        "ended_at": ended,
-        "flow_outcome": rng.choice(OUTCOMES),
-    }
+ATTEMPTS = RandomAttempts(
+    results=[
+        None,
+        "cancelled",
+        "answered",
+        "answered_human",
+        "answered_machine",
+        "busy",
+        "no_answer",
+        "worker_lost",
+    ],
+    # 24 h ago, the start of that hour, the start of the hour 3 h back
+    edges=lambda _rng: [NOW - OFCOM_WINDOW, hour_of(NOW - OFCOM_WINDOW), hour_of(NOW) - timedelta(hours=3)],
+    edge_below=0.2,
+    unended=0.1,
+)
 
 
 def _facts(row: dict[str, Any]) -> AttemptFacts:
@@ -98,10 +70,10 @@ def _write_attempts(
     pending: list[int] = []
     for _ in range(count):
         contact_id = rng.choice(ids)
-        invite = _time(rng)
+        invite = ATTEMPTS.invite(rng)
         row: dict[str, Any] = {"contact_id": contact_id, "invite_at": invite}
         live = rng.random() < 0.7
-        row.update({"result": None, "ended_at": None} if live else _final(rng, invite))
+        row.update({"result": None, "ended_at": None} if live else ATTEMPTS.final(rng, invite))
         with Session(engine) as session, session.begin():
             contact = session.get_one(Contact, contact_id)
             attempt = Attempt(started_at=invite or NOW, worker="w", **row)
@@ -117,7 +89,7 @@ def _write_attempts(
         with Session(engine) as session, session.begin():
             attempt = session.get_one(Attempt, attempt_id)
             before = hourly_counters.facts_of(attempt)
-            changes = _final(rng, attempt.invite_at)
+            changes = ATTEMPTS.final(rng, attempt.invite_at)
             for key, value in changes.items():
                 setattr(attempt, key, value)
             contact = session.get_one(Contact, attempt.contact_id)
@@ -246,14 +218,14 @@ def test_the_upgrade_fills_the_counters_from_stored_attempts(db_url: str) -> Non
         ids = add_contacts(engine, camp, 20)
         rows = []
         for _ in range(150):
-            invite = _time(rng)
+            invite = ATTEMPTS.invite(rng)
             rows.append(
                 {
                     "contact_id": rng.choice(ids),
                     "started_at": NOW,
                     "worker": "w",
                     "invite_at": invite,
-                    **_final(rng, invite),
+                    **ATTEMPTS.final(rng, invite),
                 }
             )
         with engine.begin() as conn:

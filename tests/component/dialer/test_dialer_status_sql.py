@@ -5,7 +5,7 @@ times on the edges that matter (exactly 2 s from answer to flow, exactly 24 h ag
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,55 +15,35 @@ from sqlalchemy.orm import Session
 from dialer.models import Attempt, Contact
 from dialer.rates import AttemptFacts, ContactFacts, hour_of, hourly, rates, success_outcomes
 from dialer.status import OFCOM_WINDOW, campaign_status
-from tests.component.dialer.dialer_data_helpers import T0, add_contacts, make_campaign
+from tests.component.dialer.dialer_data_helpers import add_contacts, make_campaign
+from tests.component.dialer.random_attempts import NOW, OUTCOMES, RandomAttempts
 
-NOW = T0 + timedelta(minutes=37, seconds=11, microseconds=123_456)
-RESULTS = [
-    None,
-    "cancelled",
-    "answered",
-    "answered_human",
-    "answered_machine",
-    "busy",
-    "no_answer",
-    "rejected",
-]
-OUTCOMES = [None, "confirmed", "retained", "declined", "success", "completed", "callback"]
-US = timedelta(microseconds=1)
-
-
-def _time(rng: random.Random) -> datetime | None:
-    """An INVITE time: none, on an edge, or anywhere in the last ~50 h (or just ahead)."""
-    roll = rng.random()
-    if roll < 0.08:
-        return None
-    if roll < 0.16:
-        edge = rng.choice([NOW - OFCOM_WINDOW, hour_of(NOW) - timedelta(hours=rng.randint(0, 30)), NOW])
-        return edge + rng.choice([-US, timedelta(0), US])
-    return NOW - timedelta(seconds=rng.uniform(-3600, 50 * 3600))
+ATTEMPTS = RandomAttempts(
+    results=[
+        None,
+        "cancelled",
+        "answered",
+        "answered_human",
+        "answered_machine",
+        "busy",
+        "no_answer",
+        "rejected",
+    ],
+    # 24 h ago, an hour's start up to 30 h back, or now (just ahead counts too)
+    edges=lambda rng: [NOW - OFCOM_WINDOW, hour_of(NOW) - timedelta(hours=rng.randint(0, 30)), NOW],
+    edge_below=0.16,
+    unended=0.15,
+    rounded=0.3,  # fractions SQLite's date functions round up
+)
 
 
 def _attempt(rng: random.Random, contact: int) -> dict[str, Any]:
-    invite = _time(rng)
-    answered = (
-        None if invite is None or rng.random() < 0.2 else invite + timedelta(seconds=rng.uniform(0, 30))
-    )
-    if answered is not None and rng.random() < 0.3:  # fractions SQLite's date functions round up
-        answered = answered.replace(microsecond=rng.choice([999_999, 999_500, 999_499, 0]))
-    flow = None
-    if answered is not None and rng.random() < 0.85:
-        wait = rng.choice([2 * 1_000_000, 2 * 1_000_000 + 1, 2 * 1_000_000 - 1, rng.randint(0, 5_000_000)])
-        flow = answered + wait * US
-    ended = None if rng.random() < 0.15 else (invite or NOW) + timedelta(seconds=rng.uniform(1, 300))
+    invite = ATTEMPTS.invite(rng)
     return {
         "contact_id": contact,
         "started_at": invite or NOW,
         "invite_at": invite,
-        "answered_at": answered,
-        "flow_started_at": flow,
-        "ended_at": ended,
-        "result": rng.choice(RESULTS),
-        "flow_outcome": rng.choice(OUTCOMES),
+        **ATTEMPTS.final(rng, invite),
         "worker": "w",
     }
 
