@@ -13,9 +13,11 @@ reply. Audio arriving after a prepare (the caller went on) drops what was prepar
 
 The pause check has three answers. A complete phrase that no longer phrase starts with ends the
 turn (the final is that phrase, through the menu's fit check). Speech the garbage loop took
-whole, not one word of a phrase in it (off-menu: "what is the weather like"), ends it too, with
-the final pass's verdict: waiting out the long hold would only delay the reprompt. (Garbage
-beside a phrase word, as "tomorrow" + noise, holds: the caller may be mid-answer.) A prefix of a phrase ("ten"
+whole, not one word of a phrase in it (off-menu: "what is the weather like"), ends it too, as
+out of grammar: waiting out the long hold would only delay the reprompt. No final pass is run
+for it: the final grammar's paths are a subset of the check's (no prefixes), the garbage path
+among them, so its best path is the same one. (Garbage beside a phrase word, as "tomorrow" +
+noise, holds: the caller may be mid-answer.) A prefix of a phrase ("ten"
 of "ten in the morning"), a leading carrier alone ("i'd like to") or a phrase heard without
 enough confidence holds the turn open for the rest of the sentence.
 """
@@ -44,8 +46,9 @@ class _Ahead:
 
     samples: int
     answer: PauseAnswer
-    check: FinalResult | None  # the phrase that ends the turn (answer "end")
-    final: GrammarPass | None  # the final pass (answers "off_menu" and "hold")
+    check: FinalResult | None  # the final the check ends the turn with (answers "end", "off_menu")
+    check_cmn: str | None  # the cepstral mean that final leaves ("off_menu"; None: keep the call's)
+    final: GrammarPass | None  # the final pass, for a flush after the hold (answer "hold")
 
 
 class GrammarUtterance:
@@ -76,8 +79,8 @@ class GrammarUtterance:
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
 
     def prepare(self, cmn: str, silence: int, pad: int) -> None:
-        """Decode what is buffered now: the pause check and, unless that ends the turn with its
-        own phrase, the final pass. The last ``silence`` samples are the caller's silence so
+        """Decode what is buffered now: the pause check and, when that holds the turn open, the
+        final pass. The last ``silence`` samples are the caller's silence so
         far; they are repeated to ``pad`` samples more, the silence the check would have had
         (a short fast word lost to the garbage loop with 100 ms of silence after it, and was
         heard with 300 ms)."""
@@ -86,29 +89,25 @@ class GrammarUtterance:
         audio = self.audio()
         if pad > 0 and 0 < silence <= audio.size:
             audio = np.concatenate([audio, np.resize(audio[-silence:], pad)])
-        answer, check = self._pause_check(audio, cmn)
-        final = self._pass(self.grammar, audio, cmn) if answer != "end" else None
-        self._ahead = _Ahead(self._samples, answer, check, final)
+        answer, check, check_cmn = self._pause_check(audio, cmn)
+        final = self._pass(self.grammar, audio, cmn) if answer == "hold" else None
+        self._ahead = _Ahead(self._samples, answer, check, check_cmn, final)
 
     def _prepared(self) -> _Ahead | None:
         ahead = self._ahead
         return ahead if ahead is not None and ahead.samples == self._samples else None
 
     def complete_phrase(self, cmn: str) -> tuple[FinalResult, str | None] | None:
-        """The final if the pause ends the turn, with the cepstral mean it leaves (None when the
-        check's own phrase pass ends it); None to hold the turn open."""
+        """The final if the pause ends the turn, with the cepstral mean it leaves (None: keep the
+        call's); None to hold the turn open."""
         ahead = self._prepared()
         if ahead is not None:
-            answer, check, final = ahead.answer, ahead.check, ahead.final
+            answer, check, check_cmn = ahead.answer, ahead.check, ahead.check_cmn
         else:
-            answer, check = self._pause_check(self.audio(), cmn)
-            final = None
-        if answer == "end" and check is not None:
-            return check, None
-        if answer == "off_menu":
-            done = final or self._pass(self.grammar, self.audio(), cmn)
-            return self._verified(done), done.cmn
-        return None
+            answer, check, check_cmn = self._pause_check(self.audio(), cmn)
+        if answer == "hold" or check is None:
+            return None
+        return check, check_cmn
 
     def final(self, tail: npt.NDArray[np.int16], cmn: str) -> tuple[FinalResult, str]:
         """The utterance's final and the mean it leaves. ``tail`` is what the upsampler still
@@ -122,7 +121,9 @@ class GrammarUtterance:
     def _verified(self, done: GrammarPass) -> FinalResult:
         return self._engine.verify(self.grammar[0], done.result, done.fit)
 
-    def _pause_check(self, audio: npt.NDArray[np.int16], cmn: str) -> tuple[PauseAnswer, FinalResult | None]:
+    def _pause_check(
+        self, audio: npt.NDArray[np.int16], cmn: str
+    ) -> tuple[PauseAnswer, FinalResult | None, str | None]:
         engine = self._engine
         phrase_set = self.grammar[0]
         # Phrases plus their first words ("ten" of "ten in the morning"): a caller who paused
@@ -130,14 +131,14 @@ class GrammarUtterance:
         done = self._pass(engine.pause_grammar(phrase_set), audio, cmn)
         result = done.result
         if done.garbage and done.fit is None:  # fit is None: not one word of a phrase was heard
-            return "off_menu", None
+            return "off_menu", result, done.cmn
         if not result.in_grammar or result.confidence < engine.pause_accept:
-            return "hold", None
+            return "hold", None, None
         if result.text not in phrase_set.phrases or not phrase_set.ends_turn(result.text):
-            return "hold", None
+            return "hold", None, None
         # A whole phrase ends the turn; on a menu it is then the fit check's verdict, as at
         # the final (the same audio is decoded, so waiting for the hold would not change it).
-        return "end", engine.verify(phrase_set, result, done.fit)
+        return "end", engine.verify(phrase_set, result, done.fit), None
 
     def _pass(
         self, grammar: tuple[PhraseSet, str, str], audio: npt.NDArray[np.int16], cmn: str
