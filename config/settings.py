@@ -121,10 +121,9 @@ class MediaSettings:
     end_silence_complete_ms: int = 300
     # Grammar steps: this far into the caller's silence the recognizer decodes the utterance
     # ahead (the rest of the silence is held back from it), so the check and the final at the
-    # end of the turn only read the result (at 100 ms a short fast word was lost, at 200 ms
-    # not: tests/component/media/test_media_live_vs_offline.py). At or above the first check:
-    # no decode ahead.
-    end_silence_prepare_ms: int = 200
+    # end of the turn only read the result (docs/asr.md). At or above the first check: no
+    # decode ahead.
+    end_silence_prepare_ms: int = 100
     # Each call's audio ring in C++ (the vendored pjsua2's RingMediaPort): no Python on the
     # media clock thread. Off, or with the PyPI wheel: the Python BridgePort.
     native_bridge: bool = True

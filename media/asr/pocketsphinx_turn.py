@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from media.asr.pocketsphinx_engine import PocketsphinxEngine
 
 PauseAnswer = Literal["end", "off_menu", "hold"]
+PAD_SOURCE_SAMPLES = 640  # 40 ms at 16 kHz: the silence repeated to pad a decode ahead
 
 
 @dataclass(frozen=True)
@@ -81,14 +82,16 @@ class GrammarUtterance:
     def prepare(self, cmn: str, silence: int, pad: int) -> None:
         """Decode what is buffered now: the pause check and, when that holds the turn open, the
         final pass. The last ``silence`` samples are the caller's silence so
-        far; they are repeated to ``pad`` samples more, the silence the check would have had
-        (a short fast word lost to the garbage loop with 100 ms of silence after it, and was
-        heard with 300 ms)."""
+        far; its end is repeated to ``pad`` samples more, the silence the check would have had
+        (with 100 ms of silence and no more a short fast "tomorrow" was lost to the garbage loop;
+        repeating the start of the silence, where the word still fades, lost it too)."""
         if not self._samples:
             return
         audio = self.audio()
         if pad > 0 and 0 < silence <= audio.size:
-            audio = np.concatenate([audio, np.resize(audio[-silence:], pad)])
+            # The end of the silence (the start may still hold the last word's fading tail).
+            quiet = audio[-min(silence, PAD_SOURCE_SAMPLES) :]
+            audio = np.concatenate([audio, np.resize(quiet, pad)])
         answer, check, check_cmn = self._pause_check(audio, cmn)
         final = self._pass(self.grammar, audio, cmn) if answer == "hold" else None
         self._ahead = _Ahead(self._samples, answer, check, check_cmn, final)

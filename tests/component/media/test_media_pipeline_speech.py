@@ -111,7 +111,7 @@ def test_media_pipeline_real_speech_gives_one_recognised_utterance(tmp_path: Pat
     assert abs(final.speech_started_at - first) <= 0.08 and abs(final.speech_ended_at - last) <= 0.15
     # The recognizer heard pre-roll + speech + the trailing silence up to the decode ahead
     # (media.end_silence_prepare_ms), not the whole call.
-    utterance_frames = (final.speech_ended_at - final.speech_started_at + 0.3 + 0.2) / 0.02
+    utterance_frames = (final.speech_ended_at - final.speech_started_at + 0.3 + 0.1) / 0.02
     assert abs(stream.fed - utterance_frames) <= 2
 
 

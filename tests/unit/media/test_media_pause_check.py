@@ -194,10 +194,10 @@ def test_media_pipeline_incomplete_phrase_keeps_the_utterance_open_across_a_paus
     assert stream.checks == 2 and stream.flushes == 1
     # Everything from the pre-roll (all 10 quiet frames) to the end of the second word reached
     # the recognizer, the pause included (held back after the first decode ahead, then fed when
-    # the caller went on); of the final silence only the 200 ms before the decode ahead.
-    assert stream.fed == 10 + 10 + 25 + 20 + 10
-    assert stream.prepared_at == [10 + 10 + 10, 10 + 10 + 25 + 20 + 10]
-    assert stream.prepared_with == [(200, 100)] * 2  # the check would have seen 300 ms
+    # the caller went on); of the final silence only the 100 ms before the decode ahead.
+    assert stream.fed == 10 + 10 + 25 + 20 + 5
+    assert stream.prepared_at == [10 + 10 + 5, 10 + 10 + 25 + 20 + 5]
+    assert stream.prepared_with == [(100, 200)] * 2  # the check would have seen 300 ms
 
 
 def queued_work(settings: MediaSettings, expectation: Expectation, timeline: str) -> list[AsrWork]:

@@ -143,9 +143,9 @@ def test_media_pipeline_asr_gets_300_ms_of_pre_roll_then_the_utterance_only() ->
     h = make(stream=stream)
     h.pipeline.start_listening(MENU, 5.0, now=0.0)
     h.push("." * 30 + "#" * 40 + "." * 40)
-    # Onset at frame 30: 15 frames (300 ms) of pre-roll, the speech, then 200 ms of the trailing
+    # Onset at frame 30: 15 frames (300 ms) of pre-roll, the speech, then 100 ms of the trailing
     # silence (media.end_silence_prepare_ms: the rest is held back after the decode ahead).
-    assert seen == list(range(15, 30 + 40 + 10))
+    assert seen == list(range(15, 30 + 40 + 5))
 
 
 def test_media_pipeline_no_asr_work_while_not_listening() -> None:
@@ -328,7 +328,7 @@ def test_media_pipeline_work_batches_when_not_drained() -> None:
     assert [type(w).__name__ for w in work] == ["AsrSetExpectation", "AsrFeed", "AsrPrepare", "AsrFinish"]
     feed, finish = work[1], work[3]
     assert isinstance(feed, AsrFeed) and isinstance(finish, AsrFinish)
-    assert len(feed.frames) == 5 + 35 + 10 and finish.speech_ended_at == pytest.approx(0.8)
+    assert len(feed.frames) == 5 + 35 + 5 and finish.speech_ended_at == pytest.approx(0.8)
 
 
 class BrokenAsrStream(ScriptedAsrStream):
