@@ -86,7 +86,8 @@ class SipSettings:
     drain_timeout_s: float = 3600.0
     # CPython's GIL switch interval while the SIP agent runs (ms): how long a thread holding the
     # GIL may keep it while another waits. 0.5 was measured with the Python media port, whose
-    # clock-thread callbacks need the GIL every 20 ms per call (docs/benchmarks.md, capacity).
+    # clock-thread callbacks need the GIL every 20 ms per call; with the native port 0.5 and 5
+    # measured alike (docs/benchmarks.md, capacity).
     gil_switch_interval_ms: float = 0.5
 
 
