@@ -15,6 +15,10 @@ from tests.component.dialer.dialer_data_helpers import T0
 
 NOW = T0 + timedelta(minutes=37, seconds=11, microseconds=123_456)
 OUTCOMES = [None, "confirmed", "retained", "declined", "success", "completed", "callback"]
+# Attempt results both random tests draw from, in this order (each adds one of its own last).
+RESULTS: list[str | None] = [
+    None, "cancelled", "answered", "answered_human", "answered_machine", "busy", "no_answer",
+]  # fmt: skip
 US = timedelta(microseconds=1)
 
 

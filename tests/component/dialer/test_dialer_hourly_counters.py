@@ -22,19 +22,10 @@ from dialer.rates import AttemptFacts, ContactFacts, hour_of, hourly, rates, suc
 from dialer.status import OFCOM_WINDOW, CampaignStatus, campaign_status
 from dialer.store import AttemptReport, DialerStore
 from tests.component.dialer.dialer_data_helpers import ALWAYS_OPEN, T0, add_contacts, make_campaign
-from tests.component.dialer.random_attempts import NOW, OUTCOMES, RandomAttempts
+from tests.component.dialer.random_attempts import NOW, OUTCOMES, RESULTS, RandomAttempts
 
 ATTEMPTS = RandomAttempts(
-    results=[
-        None,
-        "cancelled",
-        "answered",
-        "answered_human",
-        "answered_machine",
-        "busy",
-        "no_answer",
-        "worker_lost",
-    ],
+    results=[*RESULTS, "worker_lost"],
     # 24 h ago, the start of that hour, the start of the hour 3 h back
     edges=lambda _rng: [NOW - OFCOM_WINDOW, hour_of(NOW - OFCOM_WINDOW), hour_of(NOW) - timedelta(hours=3)],
     edge_below=0.2,

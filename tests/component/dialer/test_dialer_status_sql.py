@@ -16,19 +16,10 @@ from dialer.models import Attempt, Contact
 from dialer.rates import AttemptFacts, ContactFacts, hour_of, hourly, rates, success_outcomes
 from dialer.status import OFCOM_WINDOW, campaign_status
 from tests.component.dialer.dialer_data_helpers import add_contacts, make_campaign
-from tests.component.dialer.random_attempts import NOW, OUTCOMES, RandomAttempts
+from tests.component.dialer.random_attempts import NOW, OUTCOMES, RESULTS, RandomAttempts
 
 ATTEMPTS = RandomAttempts(
-    results=[
-        None,
-        "cancelled",
-        "answered",
-        "answered_human",
-        "answered_machine",
-        "busy",
-        "no_answer",
-        "rejected",
-    ],
+    results=[*RESULTS, "rejected"],
     # 24 h ago, an hour's start up to 30 h back, or now (just ahead counts too)
     edges=lambda rng: [NOW - OFCOM_WINDOW, hour_of(NOW) - timedelta(hours=rng.randint(0, 30)), NOW],
     edge_below=0.16,
