@@ -16,10 +16,10 @@ turn (the final is that phrase, through the menu's fit check). Speech the garbag
 whole, not one word of a phrase in it (off-menu: "what is the weather like"), ends it too, as
 out of grammar: waiting out the long hold would only delay the reprompt. No final pass is run
 for it: the final grammar's paths are a subset of the check's (no prefixes), the garbage path
-among them, so its best path is the same one. (Garbage beside a phrase word, as "tomorrow" +
-noise, holds: the caller may be mid-answer.) A prefix of a phrase ("ten"
-of "ten in the morning"), a leading carrier alone ("i'd like to") or a phrase heard without
-enough confidence holds the turn open for the rest of the sentence.
+among them, so its best path is the same one. A prefix of a phrase ("ten" of "ten in the
+morning"), a leading carrier alone ("i'd like to"), garbage beside a phrase word ("tomorrow" and
+noise) or a phrase heard without enough confidence holds the turn open: the caller may be
+mid-answer.
 """
 
 from __future__ import annotations
