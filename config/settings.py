@@ -120,10 +120,10 @@ class MediaSettings:
     # Grammar steps: the first, shorter pause at which a complete, unambiguous phrase may
     # already end the turn (equal to end_silence_ms: one check, at end_silence_ms).
     end_silence_complete_ms: int = 300
-    # Grammar steps: this far into the caller's silence the recognizer decodes the utterance
-    # ahead (the rest of the silence is held back from it), so the check and the final at the
-    # end of the turn only read the result (docs/asr.md). At or above the first check: no
-    # decode ahead.
+    # Grammar steps on pocketsphinx: this far into the caller's silence the recognizer decodes
+    # the utterance ahead (the rest of the silence is held back from it), so the check and the
+    # final at the end of the turn only read the result (docs/asr.md). At or above the first
+    # check: no decode ahead.
     end_silence_prepare_ms: int = 100
     # Each call's audio ring in C++ (the vendored pjsua2's RingMediaPort): no Python on the
     # media clock thread. Off, or with the PyPI wheel: the Python BridgePort.

@@ -107,7 +107,9 @@ class UtteranceFeed:
         self.feed(listening, (frame,), at)
         s = self.settings
         check_ms = min(s.end_silence_complete_ms, s.end_silence_ms)
-        if s.end_silence_prepare_ms < check_ms and silence_ms >= s.end_silence_prepare_ms:
+        # Only pocketsphinx decodes ahead; vosk decodes as audio arrives and keeps its old feed.
+        ahead = s.asr_engine == "pocketsphinx" and s.end_silence_prepare_ms < check_ms
+        if ahead and silence_ms >= s.end_silence_prepare_ms:
             if not listening.expectation.grammar_mode:
                 return
             self.work.append(AsrPrepare(silence_ms, max(0, check_ms - silence_ms)))

@@ -225,8 +225,9 @@ def test_media_pipeline_decodes_ahead_once_per_silence_and_holds_the_rest_back()
     [
         (MediaSettings(end_silence_incomplete_ms=1000, end_silence_prepare_ms=300), WHEN),
         (MediaSettings(end_silence_incomplete_ms=1000), Expectation()),
+        (MediaSettings(end_silence_incomplete_ms=1000, asr_engine="vosk"), WHEN),
     ],
-    ids=["prepare-not-before-the-check", "open-vocabulary"],
+    ids=["prepare-not-before-the-check", "open-vocabulary", "vosk-decodes-as-audio-arrives"],
 )
 def test_media_pipeline_no_decode_ahead(settings: MediaSettings, expectation: Expectation) -> None:
     work = queued_work(settings, expectation, "." * 10 + "#" * 20 + "." * 60)
