@@ -86,7 +86,6 @@ from media.endpointer import (
     FRAME_S,
     Endpointer,
     EndpointerConfig,
-    EndpointState,
     NoInput,
     SpeechEnded,
     SpeechPaused,
@@ -347,9 +346,7 @@ class CallMediaPipeline:
                     events.append(non_speech)
         listening = self._listening
         if listening is not None and listening.feeding and not fed:
-            stopping = self.endpointer.state is EndpointState.STOPPING
-            silence_ms = self.endpointer.silence_ms
-            self._asr.feed_or_hold(listening, frame, now + FRAME_S, stopping=stopping, silence_ms=silence_ms)
+            self._asr.feed_or_hold(listening, frame, now + FRAME_S, self.endpointer.silence_ms)
 
     def check_timers(self, now: float) -> list[MediaEvent]:
         """Fire due timers when no frames arrive (RTP stopped); safe to call any time."""

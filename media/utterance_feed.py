@@ -90,14 +90,14 @@ class UtteranceFeed:
         else:
             self.work.append(AsrFeed(frames, at, listening.utterance_onset))
 
-    def feed_or_hold(
-        self, listening: Listening, frame: Frame, at: float, *, stopping: bool, silence_ms: int
-    ) -> None:
+    def feed_or_hold(self, listening: Listening, frame: Frame, at: float, silence_ms: int) -> None:
         """Feed one frame of the utterance, unless it is trailing silence after the decode ahead.
 
-        ``stopping``: the endpointer is in the utterance's trailing silence, ``silence_ms`` long.
+        ``silence_ms``: how long the utterance's trailing silence has lasted, this frame
+        included (the endpointer's :attr:`~media.endpointer.Endpointer.silence_ms`; 0 while the
+        caller speaks).
         """
-        if not stopping:
+        if silence_ms == 0:
             held, listening.held = listening.held or [], None
             self.feed(listening, (*held, frame), at)  # the caller went on: the held silence is theirs too
             return
