@@ -127,6 +127,11 @@ class AsrFeeder:
                     self.stream.reset()
         return results
 
+    @property
+    def _undecided(self) -> bool:
+        """The utterance may still end at a pause: no failure, no final from a check or the engine."""
+        return not (self._failed or self._decided or self._final_sent)
+
     def _run_one(self, item: AsrWork, results: list[AsrPartial | AsrFinal | AsrFailed]) -> None:
         if isinstance(item, AsrSetExpectation):
             self.stream.set_expectation(item.expectation)
@@ -140,10 +145,10 @@ class AsrFeeder:
                     self._final_sent = True
                     results.append(AsrFinal(result, item.speech_started_at, item.at))
         elif isinstance(item, AsrPrepare):
-            if not (self._failed or self._decided or self._final_sent):
+            if self._undecided:
                 self.stream.prepare(item.silence_ms, item.pad_ms)
         elif isinstance(item, AsrCheck):
-            if self._failed or self._decided or self._final_sent:
+            if not self._undecided:
                 return
             complete = self.stream.complete_phrase()
             if complete is not None:
