@@ -25,6 +25,7 @@ mid-answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -61,6 +62,11 @@ class GrammarUtterance:
         self._chunks: list[npt.NDArray[np.int16]] = []
         self._samples = 0
         self._ahead: _Ahead | None = None
+
+    @cached_property
+    def pause_grammar(self) -> tuple[PhraseSet, str, str]:
+        """The check's grammar (phrases and their prefixes), built once per step, not per pause."""
+        return self._engine.pause_grammar(self.grammar[0])
 
     @property
     def empty(self) -> bool:
@@ -131,7 +137,7 @@ class GrammarUtterance:
         phrase_set = self.grammar[0]
         # Phrases plus their first words ("ten" of "ten in the morning"): a caller who paused
         # mid-phrase matches a prefix instead of being forced onto a whole phrase.
-        done = self._pass(engine.pause_grammar(phrase_set), audio, cmn)
+        done = self._pass(self.pause_grammar, audio, cmn)
         result = done.result
         if done.garbage and done.fit is None:  # fit is None: not one word of a phrase was heard
             return "off_menu", result, done.cmn
