@@ -82,10 +82,9 @@ class SipAgent:
     # -- lifecycle --------------------------------------------------------------------
     def start(self, loop: Any, timeout: float = 15.0) -> None:
         """Start the agent thread and wait until SIP transports listen (raises SipError)."""
-        # With the Python BridgePort pjmedia's clock thread needs the GIL twice per call every
-        # 20 ms; with CPython's default 5 ms switch interval each hand-over can cost up to 5 ms
-        # while the event loop is busy. 0.5 ms measured fewer and shorter RTP gaps and a 2.6x
-        # faster reply at 32 calls (docs/benchmarks.md, capacity section). sip.gil_switch_interval_ms.
+        # sip.gil_switch_interval_ms (0.5): with the Python BridgePort pjmedia's clock thread
+        # needs the GIL twice per call every 20 ms, and CPython's default 5 ms interval let each
+        # hand-over cost up to 5 ms while the event loop was busy (docs/benchmarks.md, capacity).
         sys.setswitchinterval(self.settings.gil_switch_interval_ms / 1000)
         self._loop = loop
         self._thread = threading.Thread(target=self._run, name="pjsua2", daemon=True)
